@@ -1,0 +1,9 @@
+// Package runtime runs Backend.AI kernels as containers through runc's
+// libcontainer: it builds the container configuration from a kernel's
+// creation config, assembles the rootfs, starts, stops and recovers kernels,
+// and keeps their state on disk so that they survive an agent restart.
+//
+// It imports the leaf packages cgroup, netns and gpu, and nothing above them.
+// Import it as goruntime-free name "runtime"; files that also need the
+// standard library's runtime import that one as goruntime.
+package runtime
