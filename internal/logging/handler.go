@@ -182,7 +182,6 @@ type levelFilter struct {
 	level      *slog.Level
 }
 
-
 func (f *levelFilter) Enabled(_ context.Context, l slog.Level) bool {
 	if f.level != nil {
 		return l >= *f.level

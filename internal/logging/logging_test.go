@@ -39,7 +39,7 @@ func TestComponentLevelsFromInstallGuide(t *testing.T) {
 	want := map[string]slog.Level{
 		"rpc": slog.LevelDebug, "server": slog.LevelDebug, // most specific upstream module
 		"runtime": slog.LevelInfo, "image": slog.LevelInfo, "http": slog.LevelInfo,
-		"gpu": slog.LevelError, // our own component name wins over everything
+		"gpu":    slog.LevelError, // our own component name wins over everything
 		"cgroup": slog.LevelInfo,
 	}
 	for c, l := range want {
