@@ -1,0 +1,21 @@
+package main
+
+import (
+	"os"
+
+	"github.com/opencontainers/runc/libcontainer"
+	// The nsenter constructor runs in C before the Go runtime starts, in the
+	// re-exec'd "init" child that joins a kernel's namespaces.
+	_ "github.com/opencontainers/runc/libcontainer/nsenter"
+)
+
+// init is the libcontainer re-exec dispatch: libcontainer starts a kernel by
+// running this same binary as "<exe> init" with its handshake pipes in the
+// environment. That child must turn into the container's init before
+// anything else happens, so this is the one init() with a side effect in
+// the project (see docs/ARCHITECTURE.md). Init never returns.
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		libcontainer.Init()
+	}
+}
