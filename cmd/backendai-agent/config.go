@@ -96,4 +96,3 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	return exitOK
 }
-
