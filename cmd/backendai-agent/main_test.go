@@ -203,6 +203,17 @@ func TestVersionAndUsage(t *testing.T) {
 	}
 }
 
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
 func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
@@ -216,7 +227,7 @@ func writeFile(t testing.TB, path, content string) {
 func BenchmarkServerReady(b *testing.B) {
 	dir := b.TempDir()
 	conf := filepath.Join(dir, "agent.toml")
-	writeFile(b, conf, "[agent]\nbackend = \"docker\"\ninternal-addr = { host = \"127.0.0.1\", port = 0 }\n[logging]\ndrivers = []\n")
+	writeFile(b, conf, fmt.Sprintf("[agent]\nbackend = \"docker\"\ninternal-addr = { host = \"127.0.0.1\", port = %d }\n[logging]\ndrivers = []\n", freePort(b)))
 	var times []time.Duration
 	for b.Loop() {
 		ns := newNotifySocket(b)
