@@ -3,7 +3,7 @@
 // creation config, assembles the rootfs, starts, stops and recovers kernels,
 // and keeps their state on disk so that they survive an agent restart.
 //
-// It imports the leaf packages cgroup, netns and gpu, and nothing above them.
-// Import it as goruntime-free name "runtime"; files that also need the
-// standard library's runtime import that one as goruntime.
+// It imports the leaf packages cgroup, netns and gpu, and nothing above
+// them. Its name shadows the standard library's runtime: files that need
+// both import the standard one as goruntime.
 package runtime
