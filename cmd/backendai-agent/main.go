@@ -7,6 +7,7 @@
 //	backendai-agent server  [-f agent.toml] [--debug] [--log-level LEVEL]
 //	backendai-agent config check [-f agent.toml]
 //	backendai-agent config show  [-f agent.toml]
+//	backendai-agent image pull|import|list|inspect|rm|gc ...
 //	backendai-agent version
 package main
 
@@ -39,6 +40,7 @@ commands:
   server          run the agent service
   config check    validate agent.toml and print ok or every problem
   config show     print the effective configuration (secrets redacted)
+  image           pull, import, list, inspect and remove images
   watcher         run the agent watcher service (not implemented yet)
   version         print the version
 
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServer(ctx, args[1:], stdout, stderr)
 	case "config":
 		return runConfig(args[1:], stdout, stderr)
+	case "image":
+		return runImage(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "backendai-agent %s\n", versionString())
 		return exitOK
