@@ -223,7 +223,6 @@ func importTags(annotation, override string) ([]string, error) {
 	return []string{r.Name()}, nil
 }
 
-
 func (s *Store) importDockerSave(ctx context.Context, path string, o ImportOptions) ([]*Image, error) {
 	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(path) })
 	if err != nil {
@@ -274,4 +273,3 @@ func (s *Store) importDockerSave(ctx context.Context, path string, o ImportOptio
 	}
 	return out, nil
 }
-

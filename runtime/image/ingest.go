@@ -342,10 +342,10 @@ func syncTree(dir string) error {
 
 // countingReader counts bytes and reports progress at most every 1 MiB.
 type countingReader struct {
-	r            io.Reader
-	n, last      int64
-	total        int64
-	report       ProgressFunc
+	r       io.Reader
+	n, last int64
+	total   int64
+	report  ProgressFunc
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {

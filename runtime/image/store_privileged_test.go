@@ -207,7 +207,7 @@ type proxy struct {
 	srv       *httptest.Server
 	mu        sync.Mutex
 	blobGets  map[string]int // by blob path
-	delay     time.Duration // per 32 KiB chunk of a blob
+	delay     time.Duration  // per 32 KiB chunk of a blob
 	corrupt   atomic.Bool
 	truncated atomic.Bool
 }
