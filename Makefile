@@ -56,8 +56,10 @@ test-vm: ## cgroup v2 VM lane: boots QEMU (TCG microvm) and runs TestVM* inside
 test-gpu: ## TestGPU* on a host with an NVIDIA GPU; fails without one
 	AGENT_TEST_GPU=1 $(GO) test -count=1 -v -run '^TestGPU' ./...
 
-bench: ## benchmarks, each printing its ratio or figure against the named baseline
+bench: ## benchmarks, each printing its figure or its ratio against the named baseline (root)
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./cmd/... ./internal/...
+	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'RootfsSecondKernel' -benchtime 50x ./runtime/image/
+	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'PullVsSkopeoUmoci' -benchtime 3x -timeout 30m ./runtime/image/
 
 lint: ## gofmt, go vet, staticcheck, go mod tidy check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
