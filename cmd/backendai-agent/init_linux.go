@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	goruntime "runtime"
 
 	"github.com/opencontainers/runc/libcontainer"
 	// The nsenter constructor runs in C before the Go runtime starts, in the
@@ -18,4 +19,9 @@ func init() {
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		libcontainer.Init()
 	}
+	// The main goroutine keeps the main thread. libcontainer joins a
+	// container's mount namespace on a locked thread that it then lets die;
+	// the main thread cannot die, so were it picked, the process's
+	// /proc/self views would show the container's mounts from then on.
+	goruntime.LockOSThread()
 }

@@ -8,6 +8,7 @@
 //	backendai-agent config check [-f agent.toml]
 //	backendai-agent config show  [-f agent.toml]
 //	backendai-agent image pull|import|list|inspect|rm|gc ...
+//	backendai-agent run [--cpu N] [--mem SIZE] [--scratch TYPE] IMAGE -- CMD ARGS...
 //	backendai-agent version
 package main
 
@@ -41,6 +42,7 @@ commands:
   config check    validate agent.toml and print ok or every problem
   config show     print the effective configuration (secrets redacted)
   image           pull, import, list, inspect and remove images
+  run             run a command in a kernel, stream its output, exit with its code
   watcher         run the agent watcher service (not implemented yet)
   version         print the version
 
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runConfig(args[1:], stdout, stderr)
 	case "image":
 		return runImage(ctx, args[1:], stdout, stderr)
+	case "run":
+		return runKernel(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "backendai-agent %s\n", versionString())
 		return exitOK

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/baiagent/agent/configs"
+	"github.com/baiagent/agent/runtime"
+	"github.com/baiagent/agent/runtime/scratch"
+)
+
+const runUsage = `usage: backendai-agent run [--cpu N] [--mem SIZE] [--scratch hostdir|memory|hostfile] [--scratch-size SIZE] IMAGE [-- CMD ARGS...]
+`
+
+// runKernel is `backendai-agent run`: create a kernel, stream its output,
+// destroy it, and exit with its command's exit code.
+func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("run", stderr)
+	cpu := fs.String("cpu", "1", "CPU cores (slot cpu)")
+	mem := fs.String("mem", "256M", "memory (slot mem), e.g. 512M, 2G")
+	scratchType := fs.String("scratch", "", "scratch type: hostdir, memory or hostfile (default: container.scratch-type)")
+	scratchSize := fs.String("scratch-size", "", "scratch size for memory and hostfile (default: container.scratch-size)")
+	var cmdArgs []string
+	for i, a := range args {
+		if a == "--" {
+			args, cmdArgs = args[:i], args[i+1:]
+			break
+		}
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if len(pos) != 1 {
+		fmt.Fprint(stderr, runUsage)
+		return exitUsage
+	}
+	memBytes, err := configs.ParseBinarySize(*mem)
+	if err != nil {
+		fmt.Fprintf(stderr, "backendai-agent run: --mem: %v\n", err)
+		return exitUsage
+	}
+	var size int64
+	if *scratchSize != "" {
+		s, err := configs.ParseBinarySize(*scratchSize)
+		if err != nil {
+			fmt.Fprintf(stderr, "backendai-agent run: --scratch-size: %v\n", err)
+			return exitUsage
+		}
+		size = int64(s)
+	}
+	lc, err := loadConfig(fs.configFile, false)
+	if err != nil {
+		printProblems(stderr, err)
+		return exitFailure
+	}
+	log, closer, err := newLogger(lc.cfg.Logging, fs.debug, cmpOr(fs.logLevel, "WARNING"), stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "backendai-agent: %v\n", err)
+		return exitFailure
+	}
+	defer closer.Close()
+	lock, err := lockState(runtimeStateDir(lc.cfg))
+	if err != nil {
+		fmt.Fprintf(stderr, "backendai-agent run: %v\n", err)
+		return exitFailure
+	}
+	defer lock.release()
+	m, _, err := newRuntime(ctx, lc.cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "backendai-agent run: %v\n", err)
+		return exitFailure
+	}
+	id := "run-" + randomID()
+	st, err := m.Create(ctx, runtime.CreateRequest{
+		ID: id, Image: pos[0], Args: cmdArgs,
+		Slots:       map[string]string{"cpu": *cpu, "mem": strconv.FormatInt(int64(memBytes), 10)},
+		ScratchType: scratch.Type(*scratchType), ScratchSize: size,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "backendai-agent run: %v\n", err)
+		return exitFailure
+	}
+	_ = st
+	code := streamUntilExit(ctx, m, id, stdout)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := m.Destroy(dctx, id, 2*time.Second); err != nil {
+		fmt.Fprintf(stderr, "backendai-agent run: %v\n", err)
+		return exitFailure
+	}
+	return code
+}
+
+// streamUntilExit copies the kernel's log to w until the kernel exits
+// (ctx's end, e.g. ^C, stops the kernel first) and returns its exit code.
+func streamUntilExit(ctx context.Context, m *runtime.Manager, id string, w io.Writer) int {
+	r, err := m.Logs(id)
+	if err != nil {
+		return exitFailure
+	}
+	defer r.Close()
+	exited := make(chan runtime.Exit, 1)
+	go func() {
+		ex, err := m.Wait(context.WithoutCancel(ctx), id)
+		if err != nil {
+			ex = runtime.Exit{Code: exitFailure}
+		}
+		exited <- ex
+	}()
+	buf := make([]byte, 64<<10)
+	drain := func() {
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				_, _ = w.Write(buf[:n])
+			}
+			if err != nil || n == 0 {
+				return
+			}
+		}
+	}
+	stopping := false
+	for {
+		drain()
+		select {
+		case ex := <-exited:
+			drain()
+			if ex.OOMKilled {
+				fmt.Fprintln(os.Stderr, "backendai-agent run: the kernel was OOM-killed")
+			}
+			return ex.Code
+		case <-ctx.Done():
+			if !stopping {
+				stopping = true
+				_, _ = m.Destroy(context.WithoutCancel(ctx), id, 2*time.Second)
+			}
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func randomID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/baiagent/agent/configs"
+	"github.com/baiagent/agent/runtime"
+	"github.com/baiagent/agent/runtime/alloc"
+	"github.com/baiagent/agent/runtime/image"
+	"github.com/baiagent/agent/runtime/scratch"
+)
+
+// envKernelInit overrides where the kernel init binary is found.
+const envKernelInit = "BACKENDAI_KERNEL_INIT"
+
+// runtimeStateDir is the runtime's volatile state, beside ipc-base-path
+// (default /run/backend.ai/runtime).
+func runtimeStateDir(cfg *configs.Config) string {
+	return filepath.Join(filepath.Dir(cfg.Agent.IPCBasePath), "runtime")
+}
+
+// kernelInitPath finds backendai-kernel-init: $BACKENDAI_KERNEL_INIT, else
+// next to this executable.
+func kernelInitPath() (string, error) {
+	if p := os.Getenv(envKernelInit); p != "" {
+		return p, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find kernel init: %w", err)
+	}
+	return filepath.Join(filepath.Dir(exe), "backendai-kernel-init"), nil
+}
+
+// stateLock is the exclusive hold of a runtime state dir by one process
+// (the server, or one `run`).
+type stateLock struct{ f *os.File }
+
+var errStateBusy = errors.New("runtime state in use")
+
+func lockState(dir string) (*stateLock, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("make runtime state dir: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "agent.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open runtime lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: another backendai-agent (a running server?) holds %s", errStateBusy, dir)
+		}
+		return nil, fmt.Errorf("lock runtime state: %w", err)
+	}
+	return &stateLock{f: f}, nil
+}
+
+func (l *stateLock) release() { _ = l.f.Close() }
+
+// newRuntime builds the image store, allocator and kernel manager from the
+// configuration. The caller must hold the state lock.
+func newRuntime(ctx context.Context, cfg *configs.Config, log *slog.Logger) (*runtime.Manager, *image.Store, error) {
+	store, err := image.Open(ctx, image.Options{Root: imageStoreRoot(cfg.Agent.VarBasePath), Logger: log.With("component", "image")})
+	if err != nil {
+		return nil, nil, err
+	}
+	cores, err := alloc.HostCores()
+	if err != nil {
+		return nil, nil, err
+	}
+	mem, err := alloc.HostMemory()
+	if err != nil {
+		return nil, nil, err
+	}
+	al, err := alloc.New(alloc.Options{
+		Cores: cores, MemoryBytes: mem, ReservedCPU: cfg.Resource.ReservedCPU,
+		ReservedMem: int64(cfg.Resource.ReservedMem), MemAlign: int64(cfg.Resource.MemoryAlignSize),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	initBin, err := kernelInitPath()
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := runtime.New(ctx, runtime.Options{
+		StateDir:   runtimeStateDir(cfg),
+		LogDir:     filepath.Join(cfg.Agent.VarBasePath, "logs", "kernels"),
+		InitBinary: initBin,
+		Images:     store,
+		Alloc:      al,
+		Scratch: scratch.Options{
+			Root: cfg.Container.ScratchRoot, Type: scratch.Type(cfg.Container.ScratchType),
+			Size: int64(cfg.Container.ScratchSize), UID: cfg.Container.KernelUID, GID: cfg.Container.KernelGID,
+		},
+		CreateConcurrency: cfg.Agent.KernelCreationConcurrency,
+		Logger:            log.With("component", "runtime"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, store, nil
+}

@@ -1,0 +1,324 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+
+	"github.com/baiagent/agent/runtime/scratch"
+	"github.com/baiagent/agent/runtime/spec"
+)
+
+// CreateRequest describes a kernel to create.
+type CreateRequest struct {
+	// ID is the kernel id (the manager's kernel_id).
+	ID string
+	// Image is a reference or config digest of an image in the store.
+	Image string
+	// Args is the command; empty means the image's entrypoint and cmd.
+	Args []string
+	// Env adds to and overrides the image's environment (K=V).
+	Env []string
+	// Slots are the requested resources ("cpu", "mem" required).
+	Slots map[string]string
+	// Mounts are extra bind mounts (vfolders).
+	Mounts []spec.Mount
+	// ShmSize sizes /dev/shm (0: 64 MiB).
+	ShmSize int64
+	// Scratch overrides the manager's default scratch type and size.
+	ScratchType scratch.Type
+	ScratchSize int64
+	Hostname    string
+	Labels      map[string]string
+}
+
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// undo is a stack of rollback steps, run in reverse order.
+type undo []func(context.Context) error
+
+func (u *undo) push(f func(context.Context) error) { *u = append(*u, f) }
+
+func (u undo) run(ctx context.Context) error {
+	var errs []error
+	for i := len(u) - 1; i >= 0; i-- {
+		errs = append(errs, u[i](ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Manager) step(name string) error {
+	if m.o.failAt != nil {
+		if err := m.o.failAt(name); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Create makes and starts a kernel and returns when its user process runs.
+// Any failure undoes every step taken: allocation, scratch, rootfs mount,
+// cgroup, container and state files.
+func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err error) {
+	if !validID.MatchString(req.ID) {
+		return State{}, fmt.Errorf("kernel id %q: %w", req.ID, ErrInvalidArgument)
+	}
+	select {
+	case m.creates <- struct{}{}:
+		defer func() { <-m.creates }()
+	case <-ctx.Done():
+		return State{}, ctx.Err()
+	}
+
+	k := &kernel{done: make(chan struct{})}
+	m.mu.Lock()
+	if _, dup := m.kernels[req.ID]; dup || m.states.exists(req.ID) {
+		m.mu.Unlock()
+		return State{}, fmt.Errorf("kernel %s: %w", req.ID, ErrAlreadyExists)
+	}
+	m.kernels[req.ID] = k // reserve the id; removed again on failure
+	m.mu.Unlock()
+
+	var rollback undo
+	rollback.push(func(context.Context) error {
+		m.mu.Lock()
+		delete(m.kernels, req.ID)
+		m.mu.Unlock()
+		return nil
+	})
+	defer func() {
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if rerr := rollback.run(cctx); rerr != nil {
+				m.log.Error("rollback of a failed create left something behind", "kernel_id", req.ID, "err", rerr)
+				err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+			}
+			err = fmt.Errorf("create kernel %s: %w", req.ID, err)
+		}
+	}()
+	log := m.log.With("kernel_id", req.ID)
+
+	if err := m.step("image"); err != nil {
+		return State{}, err
+	}
+	img, err := m.o.Images.Get(ctx, req.Image)
+	if err != nil {
+		return State{}, err
+	}
+
+	if err := m.step("allocate"); err != nil {
+		return State{}, err
+	}
+	allocation, err := m.o.Alloc.Allocate(req.ID, req.Slots)
+	if err != nil {
+		return State{}, err
+	}
+	rollback.push(func(context.Context) error { m.o.Alloc.Release(req.ID); return nil })
+
+	for _, mt := range req.Mounts {
+		if _, err := os.Stat(mt.Source); err != nil {
+			return State{}, fmt.Errorf("mount %s: host path: %w", mt.Target, err)
+		}
+	}
+
+	if err := m.step("scratch"); err != nil {
+		return State{}, err
+	}
+	so := m.o.Scratch
+	if req.ScratchType != "" {
+		so.Type = req.ScratchType
+	}
+	if req.ScratchSize > 0 {
+		so.Size = req.ScratchSize
+	}
+	scr, err := scratch.Create(ctx, so, req.ID)
+	if err != nil {
+		return State{}, err
+	}
+	rollback.push(func(ctx context.Context) error { return scr.Remove(ctx) })
+
+	if err := m.step("config"); err != nil {
+		return State{}, err
+	}
+	env := mergeEnv(img.Config.Env, req.Env)
+	if err := scratch.WriteEnviron(filepath.Join(scr.ConfigDir, "environ.txt"), env); err != nil {
+		return State{}, err
+	}
+	if err := scratch.WriteResourceSpec(filepath.Join(scr.ConfigDir, "resource.txt"), resourceSpec(allocation, so.Size, req.Mounts, req.ID)); err != nil {
+		return State{}, err
+	}
+	kdata := m.kdataDir(req.ID)
+	hostname := req.Hostname
+	if hostname == "" {
+		hostname = shortHost(req.ID)
+	}
+	if err := writeKernelData(kdata, hostname); err != nil {
+		return State{}, err
+	}
+	rollback.push(func(context.Context) error { return os.RemoveAll(kdata) })
+
+	if err := m.step("rootfs"); err != nil {
+		return State{}, err
+	}
+	rootfs, err := m.o.Images.Mount(ctx, req.ID, img.ID, scr.Dir)
+	if err != nil {
+		return State{}, err
+	}
+	rollback.push(func(ctx context.Context) error { return m.o.Images.Unmount(ctx, req.ID) })
+
+	if err := m.step("spec"); err != nil {
+		return State{}, err
+	}
+	s, err := spec.Build(spec.Input{
+		KernelID: req.ID, Hostname: hostname, Rootfs: rootfs.Target, Image: img.Config,
+		Args: req.Args, Env: req.Env, WorkDir: scr.WorkDir, ConfigDir: scr.ConfigDir, Mounts: req.Mounts,
+		ShmSize: req.ShmSize, EtcHosts: filepath.Join(kdata, "hosts"), EtcHostname: filepath.Join(kdata, "hostname"),
+		EtcResolv: filepath.Join(kdata, "resolv.conf"), Localtime: localtime(),
+		InitPath: m.o.InitBinary, StatusDir: filepath.Join(kdata, "status"), CgroupsPath: m.cgroupPath(req.ID),
+		CPUs: allocation.CPUs, CPUQuota: allocation.CPUQuota, MemoryBytes: allocation.MemoryBytes, PidsLimit: m.o.PidsLimit,
+	})
+	if err != nil {
+		return State{}, err
+	}
+	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: req.ID, Spec: s})
+	if err != nil {
+		return State{}, fmt.Errorf("convert spec: %w", err)
+	}
+
+	st = State{
+		ID: req.ID, Image: img.ID, ImageRef: req.Image, Status: StatusCreating, Args: s.Process.Args,
+		Env: s.Process.Env, Allocation: allocation, Scratch: so, Created: time.Now().UTC(), Labels: req.Labels,
+	}
+	if err := m.step("state"); err != nil {
+		return State{}, err
+	}
+	// The state is on disk before the container exists, so a crash from
+	// here on leaves something recovery can account for.
+	if err := m.states.save(&st); err != nil {
+		return State{}, err
+	}
+	rollback.push(func(context.Context) error { return m.states.remove(req.ID) })
+
+	if err := m.step("container"); err != nil {
+		return State{}, err
+	}
+	c, err := libcontainer.Create(m.lcRoot, req.ID, cfg)
+	if err != nil {
+		return State{}, fmt.Errorf("create container: %w", err)
+	}
+	rollback.push(func(context.Context) error { return destroyContainer(c) })
+
+	logf, err := os.OpenFile(m.logPath(req.ID), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return State{}, fmt.Errorf("open kernel log: %w", err)
+	}
+	defer logf.Close() // the container keeps its own descriptor
+	rollback.push(func(context.Context) error { return removeIfExists(m.logPath(req.ID)) })
+
+	if err := m.step("start"); err != nil {
+		return State{}, err
+	}
+	uid, gid := 0, 0
+	if s.Process.User.UID != 0 || s.Process.User.GID != 0 {
+		uid, gid = int(s.Process.User.UID), int(s.Process.User.GID)
+	}
+	proc := &libcontainer.Process{
+		Args: s.Process.Args, Env: s.Process.Env, Cwd: s.Process.Cwd, UID: uid, GID: gid,
+		Stdout: logf, Stderr: logf, Init: true,
+	}
+	if err := c.Run(proc); err != nil {
+		return State{}, fmt.Errorf("start container: %w", err)
+	}
+
+	if err := m.step("running"); err != nil {
+		return State{}, err
+	}
+	pid, err := waitStarted(ctx, filepath.Join(kdata, "status"), proc)
+	if err != nil {
+		return State{}, err
+	}
+	ls, err := c.State()
+	if err != nil {
+		return State{}, fmt.Errorf("read container state: %w", err)
+	}
+	st.Status, st.Started, st.InitPID = StatusRunning, time.Now().UTC(), ls.InitProcessPid
+	if err := m.states.save(&st); err != nil {
+		return State{}, err
+	}
+	k.state, k.c, k.proc = &st, c, proc
+	go m.watch(k)
+	log.Info("kernel started", "image", img.ID, "pid", ls.InitProcessPid, "user_pid", pid, "cpus", allocation.CPUs)
+	m.events.send(Event{KernelID: req.ID, Type: EventStarted})
+	return st, nil
+}
+
+// waitStarted waits until the kernel init reports the user process as
+// started (started.json) or as failed to start (exit.json).
+func waitStarted(ctx context.Context, statusDir string, proc *libcontainer.Process) (int, error) {
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	delay := 200 * time.Microsecond
+	for {
+		if b, err := os.ReadFile(filepath.Join(statusDir, "started.json")); err == nil {
+			var s struct {
+				PID int `json:"pid"`
+			}
+			if err := json.Unmarshal(b, &s); err == nil {
+				return s.PID, nil
+			}
+		}
+		if ex, err := readExitFile(statusDir); err == nil {
+			msg := ex.Error
+			if msg == "" {
+				msg = "exited at once with code " + strconv.Itoa(ex.Code)
+			}
+			return 0, fmt.Errorf("kernel command: %s: %w", msg, ErrInvalidArgument)
+		}
+		if pid, err := proc.Pid(); err == nil && !alive(pid) {
+			return 0, errors.New("kernel init died before starting the command")
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-deadline.C:
+			return 0, errors.New("kernel command did not start within 30 s")
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Millisecond)
+	}
+}
+
+// destroyContainer kills whatever runs in c and removes it with its cgroup.
+func destroyContainer(c *libcontainer.Container) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := c.Status()
+		if err != nil || st == libcontainer.Stopped {
+			break
+		}
+		_ = c.Signal(killSignal)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("container %s still running after SIGKILL", c.ID())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return c.Destroy()
+}
+
+func removeIfExists(p string) error {
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
