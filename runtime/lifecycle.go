@@ -240,9 +240,9 @@ func mergeEnv(base, extra []string) []string {
 // resourceSpec is the kernel's resource.txt.
 func resourceSpec(a alloc.Allocation, scratchSize int64, mounts []spec.Mount, id string) scratch.ResourceSpec {
 	r := scratch.ResourceSpec{ScratchSize: scratchSize, Slots: a.Slots, ContainerID: id,
-		Shares: map[string]map[string]string{"cpu": {}, "mem": {"root": fmt.Sprint(a.MemoryBytes)}}}
-	for _, c := range a.CPUs {
-		r.Shares["cpu"][fmt.Sprint(c)] = "1"
+		Shares: map[string]map[string]string{"cpu": {}, "mem": {"root": scratch.FormatBinarySize(a.MemoryBytes)}}}
+	for c, share := range a.CoreShares {
+		r.Shares["cpu"][fmt.Sprint(c)] = share
 	}
 	for _, mt := range mounts {
 		perm := "rw"
