@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/baiagent/agent/test/fixtures"
+	"github.com/baiagent/agent/test/testenv"
+)
+
+// runEnv is a config with every path in a temporary directory, the
+// busybox fixture imported, and the kernel init built.
+func runEnv(t *testing.T) (conf string, env []string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("/var/tmp", "run-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	initBin := filepath.Join(dir, "backendai-kernel-init")
+	build := exec.Command("go", "build", "-ldflags", "-s -w", "-o", initBin, "github.com/baiagent/agent/cmd/backendai-kernel-init")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build kernel init: %v\n%s", err, out)
+	}
+	img, err := fixtures.Busybox(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(dir, "busybox.tar")
+	if err := fixtures.WriteDockerSave(img, archive, "bai/busybox:1.0"); err != nil {
+		t.Fatal(err)
+	}
+	conf = filepath.Join(dir, "agent.toml")
+	writeFile(t, conf, fmt.Sprintf(`[agent]
+backend = "docker"
+var-base-path = %q
+ipc-base-path = %q
+[container]
+scratch-root = %q
+[logging]
+drivers = ["console"]
+`, filepath.Join(dir, "var"), filepath.Join(dir, "run", "ipc"), filepath.Join(dir, "scratches")))
+	env = []string{envKernelInit + "=" + initBin}
+	cmd := agentCmd(t, "image", "import", archive, "-f", conf)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("image import: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		for _, base := range []string{"/sys/fs/cgroup"} {
+			matches, _ := filepath.Glob(filepath.Join(base, "*", "backendai"))
+			for _, m := range append(matches, filepath.Join(base, "backendai")) {
+				_ = os.Remove(m) // only when empty: other kernels may live there
+			}
+		}
+	})
+	return conf, env
+}
+
+// TestPrivilegedRunCommand is the acceptance test of `run`: it prints the
+// command's output and exits with its exit code.
+func TestPrivilegedRunCommand(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	conf, env := runEnv(t)
+	cmd := agentCmd(t, "run", "-f", conf, "--cpu", "1", "--mem", "64M", "bai/busybox:1.0", "--", "sh", "-c", "echo hi; exit 3")
+	cmd.Env = append(cmd.Env, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("run exited %v, want 3\nstdout: %q\nstderr: %s", err, stdout.String(), stderr.String())
+	}
+	if stdout.String() != "hi\n" {
+		t.Fatalf("stdout = %q, want \"hi\\n\"\nstderr: %s", stdout.String(), stderr.String())
+	}
+	// Nothing is left: no kernel state, scratch or log.
+	for _, pattern := range []string{"run/runtime/kernels/*.json", "scratches/*", "var/logs/kernels/*"} {
+		m, _ := filepath.Glob(filepath.Join(filepath.Dir(conf), pattern))
+		if len(m) > 0 {
+			t.Errorf("left behind: %v", m)
+		}
+	}
+}
+
+// TestPrivilegedRunRefusesWhileStateHeld: `run` refuses to share the
+// runtime state with another agent process.
+func TestPrivilegedRunRefusesWhileStateHeld(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	conf, env := runEnv(t)
+	lock, err := lockState(filepath.Join(filepath.Dir(conf), "run", "runtime"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.release()
+	cmd := agentCmd(t, "run", "-f", conf, "bai/busybox:1.0", "--", "true")
+	cmd.Env = append(cmd.Env, env...)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "another backendai-agent") {
+		t.Fatalf("run with the state held: %v\n%s", err, out)
+	}
+}
