@@ -25,9 +25,10 @@ help: ## list the targets
 deps: ## install the Debian packages for building and testing (idempotent)
 	@.ci/deps.sh test
 
-build: ## build bin/backendai-agent
+build: ## build bin/backendai-agent and bin/backendai-kernel-init
 	@.ci/deps.sh build
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/backendai-agent
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o bin/backendai-kernel-init ./cmd/backendai-kernel-init
 
 run: build ## build and start the agent with configs/agent/dev.toml
 	$(BIN) server -f $(DEV_CONF)
