@@ -17,7 +17,6 @@ func (m *Manager) Logs(id string) (io.ReadCloser, error) {
 	if _, err := m.lookup(id); err != nil {
 		return nil, err
 	}
-	var readers []io.Reader
 	var files []*os.File
 	for _, p := range []string{m.logPath(id) + ".1", m.logPath(id)} {
 		f, err := os.Open(p)
@@ -31,17 +30,33 @@ func (m *Manager) Logs(id string) (io.ReadCloser, error) {
 			return nil, fmt.Errorf("open log of kernel %s: %w", id, err)
 		}
 		files = append(files, f)
-		readers = append(readers, f)
 	}
-	return &multiReadCloser{Reader: io.MultiReader(readers...), files: files}, nil
+	return &logReader{files: files}, nil
 }
 
-type multiReadCloser struct {
-	io.Reader
+// logReader reads its files in turn. Unlike io.MultiReader it keeps the
+// last file after EOF, so that a caller can follow a growing log by
+// reading again.
+type logReader struct {
 	files []*os.File
+	cur   int
 }
 
-func (m *multiReadCloser) Close() error {
+func (l *logReader) Read(p []byte) (int, error) {
+	for l.cur < len(l.files) {
+		n, err := l.files[l.cur].Read(p)
+		if n > 0 || (err != nil && !errors.Is(err, io.EOF)) {
+			return n, err
+		}
+		if l.cur == len(l.files)-1 {
+			return 0, io.EOF
+		}
+		l.cur++
+	}
+	return 0, io.EOF
+}
+
+func (m *logReader) Close() error {
 	var errs []error
 	for _, f := range m.files {
 		errs = append(errs, f.Close())

@@ -70,10 +70,10 @@ func (s stateStore) save(st *State) error {
 	if err != nil {
 		return fmt.Errorf("write state of kernel %s: %w", st.ID, err)
 	}
+	// Not synced: the state dir is volatile (/run); a rename is atomic
+	// against a crash of the agent, and a crash of the host ends every
+	// kernel anyway.
 	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -16,7 +16,7 @@ import (
 
 // runEnv is a config with every path in a temporary directory, the
 // busybox fixture imported, and the kernel init built.
-func runEnv(t *testing.T) (conf string, env []string) {
+func runEnv(t testing.TB) (conf string, env []string) {
 	t.Helper()
 	dir, err := os.MkdirTemp("/var/tmp", "run-test-")
 	if err != nil {

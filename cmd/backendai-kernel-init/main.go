@@ -11,8 +11,9 @@
 // # Status files
 //
 // Both files are JSON objects followed by a newline, written to NAME.tmp
-// in DIR, fsynced, renamed over NAME and made durable by an fsync of DIR:
-// a reader sees a whole file or none. Stale files from an earlier run are
+// in DIR and renamed over NAME: a reader sees a whole file or none. They
+// are not fsynced: DIR lives in the agent's volatile state (/run), and a
+// host crash that could lose them leaves no kernel running anyway. Stale files from an earlier run are
 // removed before CMD starts.
 //
 //	started.json  {"pid": 12, "started_at": "2025-01-02T03:04:05.123456789Z"}
@@ -349,42 +350,21 @@ func childrenOf(ppid int) []int {
 	return pids
 }
 
-// writeJSON writes v to dir/name atomically and durably: a temporary file
-// in dir, fsynced, renamed over name, then an fsync of dir.
+// writeJSON writes v to dir/name atomically: a temporary file in dir,
+// renamed over name.
 func writeJSON(dir, name string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", name, err)
 	}
 	tmp := filepath.Join(dir, name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = os.WriteFile(tmp, append(b, '\n'), 0o644)
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(dir, name))
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
 		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
 }

@@ -399,7 +399,8 @@ func TestTerminatesRemaining(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			pidFile := filepath.Join(t.TempDir(), "pid")
-			script := tc.script + `; while [ ! -s "$1" ]; do sleep 0.01; done; exit 5`
+			// Exit only once the pid is written, so that nothing dies early.
+			script := tc.script + "\n" + `while [ ! -s "$1" ]; do sleep 0.01; done; exit 5`
 			code, elapsed, out := runShell(t, dir, []string{"--grace", tc.grace}, script, pidFile)
 			if code != 5 {
 				t.Errorf("bai-init exited %d, want 5\n%s", code, out)
