@@ -142,18 +142,21 @@ func allowIf(name string, index uint, op specs.LinuxSeccompOperator, value, valu
 	}
 }
 
-// hostArchitectures lists the native architecture and the compat ones its
-// kernel runs, as Docker's profile does. Every extra architecture makes
-// libseccomp compile the whole filter once more, which costs about 25 ms
-// of every kernel start, so foreign families are left out.
+// hostArchitectures is the native architecture alone. Docker's profile
+// also lists the compat ABIs (x86 and x32 on amd64, arm on arm64), but
+// libseccomp compiles the whole filter again for each, which costs about
+// 50 ms of CPU per kernel start per ABI here. Left out, a compat-ABI
+// syscall meets libseccomp's bad-architecture action and kills the thread:
+// 32-bit binaries cannot run in kernels, and the compat syscall entry
+// points, a frequent source of kernel bugs, are closed.
 func hostArchitectures(goarch string) []specs.Arch {
 	switch goarch {
 	case "amd64":
-		return []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32}
+		return []specs.Arch{specs.ArchX86_64}
 	case "arm64":
-		return []specs.Arch{specs.ArchAARCH64, specs.ArchARM}
+		return []specs.Arch{specs.ArchAARCH64}
 	case "386":
 		return []specs.Arch{specs.ArchX86}
 	}
-	return nil // the native architecture only
+	return nil // libseccomp's native architecture
 }

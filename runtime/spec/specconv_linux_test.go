@@ -111,7 +111,7 @@ func checkSeccomp(t *testing.T, sc *lcconfigs.Seccomp, want bool) {
 	if sc.DefaultAction != lcconfigs.Errno || sc.DefaultErrnoRet == nil || *sc.DefaultErrnoRet != 1 {
 		t.Errorf("seccomp default %v errno %v, want ERRNO(1)", sc.DefaultAction, sc.DefaultErrnoRet)
 	}
-	if want := []string{"amd64", "x86", "x32"}; goruntime.GOARCH == "amd64" && !slices.Equal(sc.Architectures, want) {
+	if want := []string{"amd64"}; goruntime.GOARCH == "amd64" && !slices.Equal(sc.Architectures, want) {
 		t.Errorf("seccomp architectures %q, want %q", sc.Architectures, want)
 	}
 	allowed := map[string]bool{}
