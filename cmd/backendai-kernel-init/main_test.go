@@ -282,8 +282,9 @@ func TestSignalForwarding(t *testing.T) {
 		{"SIGTERM", nil, syscall.SIGTERM, `trap 'exit 42' TERM; : >"$1"; while :; do sleep 0.05; done`},
 		{"SIGINT", nil, syscall.SIGINT, `trap 'exit 42' INT; : >"$1"; while :; do sleep 0.05; done`},
 		{"SIGUSR1", nil, syscall.SIGUSR1, `trap 'exit 42' USR1; : >"$1"; while :; do sleep 0.05; done`},
-		// With it the sleep dies too, and the trap runs at once.
-		{"group", []string{"--signal-group"}, syscall.SIGTERM, `trap 'exit 42' TERM; : >"$1"; sleep 60`},
+		// With it the sleep dies too, and the trap runs at once. The
+		// sleep says it is ready, so that it is there when the signal is.
+		{"group", []string{"--signal-group"}, syscall.SIGTERM, `trap 'exit 42' TERM; sh -c ': >"$1"; exec sleep 60' sh "$1"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
