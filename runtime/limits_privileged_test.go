@@ -38,6 +38,12 @@ func TestPrivilegedKernelLimitsEnforced(t *testing.T) {
 	kernelLimits(t, newEnv(t))
 }
 
+// TestVMKernelLimitsEnforced is the same test on cgroup v2, in the VM lane.
+func TestVMKernelLimitsEnforced(t *testing.T) {
+	testenv.RequireVMGuest(t)
+	kernelLimits(t, newEnv(t))
+}
+
 func kernelLimits(t *testing.T, e *env) {
 	e.opts.PidsLimit = 24
 	m := e.manager(t)

@@ -51,6 +51,9 @@ var (
 // kernelInit builds backendai-kernel-init once per test binary.
 func kernelInit(t testing.TB) string {
 	t.Helper()
+	if p := os.Getenv("BACKENDAI_KERNEL_INIT"); p != "" {
+		return p // prebuilt, e.g. in the VM lane's guest
+	}
 	initOnce.Do(func() {
 		initDir, initErr = os.MkdirTemp("", "bai-init-")
 		if initErr != nil {
@@ -86,6 +89,9 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	if err := os.MkdirAll("/var/tmp", 0o1777); err != nil {
+		t.Fatal(err)
+	}
 	dir, err := os.MkdirTemp("/var/tmp", "rt-test-")
 	if err != nil {
 		t.Fatal(err)

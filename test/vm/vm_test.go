@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -49,14 +50,32 @@ func TestVMLane(t *testing.T) {
 		t.Logf("VM tests in %s: %v", p.ImportPath, p.Tests)
 	}
 	kernel, vminit := laneSetup(ctx, t)
+	_, modules, err := Kernel(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay, _ := filepath.Glob(filepath.Join(modules, "kernel", "fs", "overlayfs", "overlay.ko*"))
+	if len(overlay) != 1 {
+		t.Fatalf("overlay module not found under %s: %v", modules, overlay)
+	}
 
 	// The guest gets the time left to the test, less a margin; each test
 	// binary gets -test.timeout a little under that, so that a hung test
 	// dies with its goroutine dump instead of being cut off with QEMU.
 	budget := guestBudget(ctx)
 	dir := t.TempDir()
-	img := Initramfs{Init: vminit}
+	// Kernels started in the guest need the overlay module, the agent's
+	// kernel init (found through BACKENDAI_KERNEL_INIT) and busybox where
+	// the image fixtures take it from.
+	img := Initramfs{Init: vminit, Modules: overlay}
 	buildStart := time.Now()
+	kinit := filepath.Join(dir, "backendai-kernel-init")
+	if err := buildKernelInit(ctx, root, kinit); err != nil {
+		t.Fatal(err)
+	}
+	img.Files = append(img.Files,
+		File{Src: kinit, Dst: guestKernelInit},
+		File{Src: DefaultBusybox, Dst: "/usr/bin/busybox"})
 	for _, p := range pkgs {
 		name := strings.ReplaceAll(p.RelDir, "/", "_") + ".test"
 		bin := filepath.Join(dir, name)
@@ -74,6 +93,7 @@ func TestVMLane(t *testing.T) {
 		img.RunList.Commands = append(img.RunList.Commands, Command{
 			Name: p.ImportPath,
 			Args: []string{guestBin, "-test.run", "^TestVM", "-test.v", "-test.timeout", (budget - 30*time.Second).String()},
+			Env:  []string{"BACKENDAI_KERNEL_INIT=" + guestKernelInit},
 			Dir:  pkgDir,
 		})
 	}
@@ -105,6 +125,20 @@ func TestVMLane(t *testing.T) {
 	if res.Status != 0 {
 		t.Errorf("guest status %d, want 0", res.Status)
 	}
+}
+
+// guestKernelInit is where the guest finds backendai-kernel-init.
+const guestKernelInit = "/opt/bai/backendai-kernel-init"
+
+// buildKernelInit builds the static kernel init for the guest.
+func buildKernelInit(ctx context.Context, root, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", "-s -w", "-o", out, "./cmd/backendai-kernel-init")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build kernel init: %w\n%s", err, b)
+	}
+	return nil
 }
 
 // TestVMLanePropagatesFailure proves that a failing guest command is
