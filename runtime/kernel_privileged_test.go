@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -285,4 +286,42 @@ func childEnv(o Options) (Options, error) {
 	}
 	o.Alloc, err = testAllocator()
 	return o, err
+}
+
+// TestPrivilegedRestartKeepsScratch: restart runs the command again in a
+// fresh container with the same scratch, rootfs changes and allocation.
+func TestPrivilegedRestartKeepsScratch(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	e := newEnv(t)
+	m := e.manager(t)
+	st, err := m.Create(t.Context(), CreateRequest{ID: "k-restart", Image: e.image, Slots: slots("1", "67108864"),
+		Args: []string{"/bin/sh", "-c", "date +%s%N >> /home/work/starts; echo x >> /etc/rootfs-change; sleep 60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Destroy(context.Background(), "k-restart", time.Second)
+	if err := m.Restart(t.Context(), "k-restart", 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	after, err := m.Get("k-restart")
+	if err != nil || after.Status != StatusRunning || !slices.Equal(after.Allocation.CPUs, st.Allocation.CPUs) {
+		t.Fatalf("after restart: %+v, %v", after, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var out bytes.Buffer
+		if _, err := m.Exec(t.Context(), "k-restart", ExecRequest{Args: []string{"/bin/sh", "-c", "wc -l < /home/work/starts; wc -l < /etc/rootfs-change"}, Stdout: &out}); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Fields(out.String())[0] == "2" {
+			if f := strings.Fields(out.String()); len(f) != 2 || f[1] != "2" {
+				t.Fatalf("rootfs change lost across restart: %q", out.String())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("command not run twice: %q", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -40,5 +41,35 @@ func TestLogReaderFollows(t *testing.T) {
 	f.Close()
 	if b, err := io.ReadAll(r); err != nil || string(b) != "second\n" {
 		t.Fatalf("after append: %q, %v", b, err)
+	}
+}
+
+func TestRotateLog(t *testing.T) {
+	dir := t.TempDir()
+	m := &Manager{o: Options{LogDir: dir, LogMaxBytes: 100}, kernels: map[string]*kernel{"k": {state: &State{ID: "k"}}}}
+	p := m.logPath("k")
+	w, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	_, _ = w.WriteString(strings.Repeat("a", 150))
+	if err := m.rotateLog("k"); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = w.WriteString("after\n") // the kernel keeps its O_APPEND descriptor
+	if b, _ := os.ReadFile(p + ".1"); len(b) != 150 {
+		t.Fatalf("rotated part holds %d bytes, want 150", len(b))
+	}
+	if b, _ := os.ReadFile(p); string(b) != "after\n" {
+		t.Fatalf("current log %q, want only what came after the rotation", b)
+	}
+	r, err := m.Logs("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if b, _ := io.ReadAll(r); string(b) != strings.Repeat("a", 150)+"after\n" {
+		t.Fatalf("Logs = %q", b)
 	}
 }
