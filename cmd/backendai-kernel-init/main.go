@@ -13,8 +13,8 @@
 // Both files are JSON objects followed by a newline, written to NAME.tmp
 // in DIR and renamed over NAME: a reader sees a whole file or none. They
 // are not fsynced: DIR lives in the agent's volatile state (/run), and a
-// host crash that could lose them leaves no kernel running anyway. Stale files from an earlier run are
-// removed before CMD starts.
+// host crash that could lose them leaves no kernel running anyway. Stale
+// files from an earlier run are removed before CMD starts.
 //
 //	started.json  {"pid": 12, "started_at": "2025-01-02T03:04:05.123456789Z"}
 //	exit.json     {"exit_code": 137, "signal": "SIGKILL", "core_dumped": false,
