@@ -58,9 +58,13 @@ test-gpu: ## TestGPU* on a host with an NVIDIA GPU; fails without one
 	AGENT_TEST_GPU=1 $(GO) test -count=1 -v -run '^TestGPU' ./...
 
 bench: ## benchmarks, each printing its figure or its ratio against the named baseline (root)
-	$(GO) test -run '^$$' -bench . -benchtime 10x ./cmd/... ./internal/...
+	$(GO) test -run '^$$' -bench 'ServerReady' -benchtime 10x ./cmd/backendai-agent/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'RootfsSecondKernel' -benchtime 50x ./runtime/image/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'PullVsSkopeoUmoci' -benchtime 3x -timeout 30m ./runtime/image/
+	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'RunVsRunc' -benchtime 10x ./cmd/backendai-agent/
+	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'CreateToRunning' -benchtime 50x ./runtime/
+	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'Concurrent64' -benchtime 1x -timeout 20m ./runtime/
+	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'Restart200' -benchtime 3x -timeout 20m ./runtime/
 
 lint: ## gofmt, go vet, staticcheck, go mod tidy check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

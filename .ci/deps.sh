@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc libc6-dev pkg-config libseccomp-dev)
-test_pkgs=(qemu-system-x86 busybox-static xz-utils nftables iproute2 docker-registry debootstrap skopeo umoci)
+test_pkgs=(qemu-system-x86 busybox-static xz-utils nftables iproute2 docker-registry debootstrap skopeo umoci runc)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-test}" = test ]; then
