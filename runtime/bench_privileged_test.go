@@ -64,7 +64,7 @@ func BenchmarkPrivilegedConcurrent64(b *testing.B) {
 		errs := make([]error, 64)
 		for i := range 64 {
 			wg.Go(func() {
-				_, errs[i] = m.Create(context.Background(), CreateRequest{ID: fmt.Sprintf("k-c%d-%d", round, i), Image: e.image, Slots: slots("0.01", "8388608"), Args: []string{"sleep", "60"}})
+				_, errs[i] = m.Create(context.Background(), CreateRequest{ID: fmt.Sprintf("k-c%d-%d", round, i), Image: e.image, Slots: slots("1", "67108864"), Args: []string{"sleep", "60"}})
 			})
 		}
 		wg.Wait()
@@ -109,7 +109,7 @@ func BenchmarkPrivilegedRestart200(b *testing.B) {
 	errs := make([]error, 200)
 	for i := range 200 {
 		wg.Go(func() {
-			_, errs[i] = m.Create(context.Background(), CreateRequest{ID: fmt.Sprintf("k-r%03d", i), Image: e.image, Slots: slots("0.01", "8388608"), Args: []string{"sleep", "600"}})
+			_, errs[i] = m.Create(context.Background(), CreateRequest{ID: fmt.Sprintf("k-r%03d", i), Image: e.image, Slots: slots("1", "67108864"), Args: []string{"sleep", "600"}})
 		})
 	}
 	wg.Wait()

@@ -189,7 +189,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 		ShmSize: req.ShmSize, EtcHosts: filepath.Join(kdata, "hosts"), EtcHostname: filepath.Join(kdata, "hostname"),
 		EtcResolv: filepath.Join(kdata, "resolv.conf"), Localtime: localtime(),
 		InitPath: m.o.InitBinary, StatusDir: filepath.Join(kdata, "status"), CgroupsPath: m.cgroupPath(req.ID),
-		CPUs: allocation.CPUs, CPUQuota: allocation.CPUQuota, MemoryBytes: allocation.MemoryBytes, PidsLimit: m.o.PidsLimit, NoSeccomp: os.Getenv("XX_NOSECCOMP") != "",
+		CPUs: allocation.CPUs, CPUQuota: allocation.CPUQuota, MemoryBytes: allocation.MemoryBytes, PidsLimit: m.o.PidsLimit,
 	})
 	if err != nil {
 		return State{}, err
