@@ -298,7 +298,7 @@ func waitStarted(ctx context.Context, statusDir string, proc *libcontainer.Proce
 			return 0, errors.New("kernel command did not start within 30 s")
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, 5*time.Millisecond)
+		delay = min(2*delay, time.Millisecond)
 	}
 }
 
