@@ -45,7 +45,9 @@ type CreateRequest struct {
 	Labels      map[string]string
 }
 
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+// validID is what every layer accepts as a kernel id (scratch forbids dots,
+// the spec builder allows 64 characters); upstream ids are UUIDs.
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // undo is a stack of rollback steps, run in reverse order.
 type undo []func(context.Context) error
