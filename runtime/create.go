@@ -43,6 +43,10 @@ type CreateRequest struct {
 	ScratchSize int64
 	Hostname    string
 	Labels      map[string]string
+	// Network is the network mode (default: none).
+	Network NetworkMode
+	// Publish lists container ports to publish (bridge mode).
+	Publish []Publish
 }
 
 // validID is what every layer accepts as a kernel id (scratch forbids dots,
@@ -163,12 +167,19 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 	if err := scratch.WriteResourceSpec(filepath.Join(scr.ConfigDir, "resource.txt"), resourceSpec(allocation, so.Size, req.Mounts, req.ID)); err != nil {
 		return State{}, err
 	}
+	if err := m.step("network"); err != nil {
+		return State{}, err
+	}
+	netState, netnsPath, err := m.setupNetwork(ctx, req, scr.ConfigDir, &rollback)
+	if err != nil {
+		return State{}, err
+	}
 	kdata := m.kdataDir(req.ID)
 	hostname := req.Hostname
 	if hostname == "" {
 		hostname = shortHost(req.ID)
 	}
-	if err := writeKernelData(kdata, hostname); err != nil {
+	if err := writeKernelData(kdata, hostname, netState.IP); err != nil {
 		return State{}, err
 	}
 	rollback.push(func(context.Context) error { return os.RemoveAll(kdata) })
@@ -192,6 +203,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 		EtcResolv: filepath.Join(kdata, "resolv.conf"), Localtime: localtime(),
 		InitPath: m.o.InitBinary, StatusDir: filepath.Join(kdata, "status"), CgroupsPath: m.cgroupPath(req.ID),
 		CPUs: allocation.CPUs, CPUQuota: allocation.CPUQuota, MemoryBytes: allocation.MemoryBytes, PidsLimit: m.o.PidsLimit,
+		NetNSPath: netnsPath, HostNetwork: netState.Mode == NetHost,
 	})
 	if err != nil {
 		return State{}, err
@@ -204,6 +216,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 	st = State{
 		ID: req.ID, Image: img.ID, ImageRef: req.Image, Status: StatusCreating, Args: s.Process.Args,
 		Env: s.Process.Env, Allocation: allocation, Scratch: so, Created: time.Now().UTC(), Labels: req.Labels,
+		Net: netState,
 	}
 	if err := m.step("state"); err != nil {
 		return State{}, err

@@ -126,7 +126,8 @@ func TestPrivilegedKernelBadInput(t *testing.T) {
 func TestPrivilegedCreateRollback(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	e := newEnv(t)
-	steps := []string{"image", "allocate", "scratch", "config", "rootfs", "spec", "state", "container", "start", "running"}
+	withNetworking(t, e)
+	steps := []string{"image", "allocate", "scratch", "config", "network", "rootfs", "spec", "state", "container", "start", "running"}
 	for _, step := range steps {
 		t.Run(step, func(t *testing.T) {
 			o := e.opts
@@ -141,12 +142,26 @@ func TestPrivilegedCreateRollback(t *testing.T) {
 				t.Fatal(err)
 			}
 			id := "k-fail-" + step
-			_, err = m.Create(t.Context(), CreateRequest{ID: id, Image: e.image, Slots: slots("1", "67108864"), Args: []string{"sleep", "30"}})
+			_, err = m.Create(t.Context(), CreateRequest{ID: id, Image: e.image, Slots: slots("1", "67108864"), Args: []string{"sleep", "30"},
+				Network: NetBridge, Publish: []Publish{{ContainerPort: 8080}}})
 			if err == nil || !strings.Contains(err.Error(), "injected failure") {
 				t.Fatalf("create with a failure at %s: %v", step, err)
 			}
 			if l := e.leaks(t, m, id); len(l) > 0 {
 				t.Fatalf("failure at %s left: %v", step, l)
+			}
+			n := e.opts.Networking
+			if ms, _ := n.Publisher.Mappings(); len(ms) != 0 {
+				t.Fatalf("failure at %s left rules: %v", step, ms)
+			}
+			if l := n.Bridge.IPAM().Leases(); len(l) != 0 {
+				t.Fatalf("failure at %s left leases: %v", step, l)
+			}
+			if _, err := os.Stat(n.Bridge.PinPath(id)); err == nil {
+				t.Fatalf("failure at %s left a namespace pin", step)
+			}
+			if n.Ports.Free() == 0 {
+				t.Fatalf("failure at %s left the ports taken", step)
 			}
 		})
 	}

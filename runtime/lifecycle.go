@@ -193,6 +193,7 @@ func (m *Manager) Destroy(ctx context.Context, id string, grace time.Duration) (
 		errs = append(errs, destroyContainer(c))
 	}
 	errs = append(errs, m.o.Images.Unmount(ctx, id))
+	errs = append(errs, m.teardownNetwork(ctx, id, st.Net))
 	if scr, err := scratch.Open(st.Scratch, id); err == nil {
 		errs = append(errs, scr.Remove(ctx))
 	} else {
@@ -263,14 +264,15 @@ func shortHost(id string) string {
 	return h
 }
 
-// writeKernelData makes the kernel's status dir and /etc files.
-func writeKernelData(dir, hostname string) error {
+// writeKernelData makes the kernel's status dir and /etc files; ip is the
+// kernel's bridge address, if any.
+func writeKernelData(dir, hostname, ip string) error {
 	if err := os.MkdirAll(filepath.Join(dir, "status"), 0o755); err != nil {
 		return fmt.Errorf("make kernel data: %w", err)
 	}
 	files := map[string]string{
 		"hostname":    hostname + "\n",
-		"hosts":       "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" + hostname + "\n",
+		"hosts":       hostsFile(hostname, ip),
 		"resolv.conf": resolvConf(),
 	}
 	for name, content := range files {
@@ -279,6 +281,14 @@ func writeKernelData(dir, hostname string) error {
 		}
 	}
 	return nil
+}
+
+func hostsFile(hostname, ip string) string {
+	own := "127.0.1.1"
+	if ip != "" {
+		own = ip
+	}
+	return "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + own + "\t" + hostname + "\n"
 }
 
 // resolvConf is the host's resolver config without loopback nameservers,

@@ -44,7 +44,9 @@ type Options struct {
 	PidsLimit int64
 	// LogMaxBytes rotates a kernel's log file past this size (0: 10 MiB).
 	LogMaxBytes int64
-	Logger      *slog.Logger
+	// Networking, when set, offers the bridge and host network modes.
+	Networking *Networking
+	Logger     *slog.Logger
 
 	// failAt, when set, is called at every step of a create; an error it
 	// returns fails the create there. Tests use it to prove rollback.
@@ -64,6 +66,7 @@ type Manager struct {
 	unaccounted []string
 
 	events *broadcaster
+	bg     sync.WaitGroup // background teardown
 }
 
 // kernel is a kernel known to this process.

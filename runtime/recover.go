@@ -79,6 +79,9 @@ func (m *Manager) recover(ctx context.Context) error {
 	if err := m.o.Alloc.Restore(allocs); err != nil {
 		return fmt.Errorf("restore allocations: %w", err)
 	}
+	if err := m.recoverNetwork(ctx, states); err != nil {
+		return err
+	}
 	m.reportUnaccounted(known)
 	return nil
 }

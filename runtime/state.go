@@ -52,6 +52,7 @@ type State struct {
 	Started    time.Time         `json:"started,omitzero"`
 	Exit       *Exit             `json:"exit,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
+	Net        NetState          `json:"net"`
 }
 
 // stateStore keeps one JSON file per kernel, written atomically.

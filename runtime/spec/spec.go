@@ -115,6 +115,9 @@ type Input struct {
 	// NetNSPath is a network namespace to join; "" = a new one with
 	// loopback only.
 	NetNSPath string
+	// HostNetwork shares the host's network namespace (upstream's
+	// network_config {"mode": "host"}); NetNSPath must then be empty.
+	HostNetwork bool
 	// NoSeccomp runs the kernel without a seccomp filter; the default is
 	// DefaultSeccomp(DefaultCapabilities()).
 	NoSeccomp bool
@@ -167,7 +170,7 @@ func Build(in Input) (*specs.Spec, error) {
 		Linux: &specs.Linux{
 			Resources:     resources(in),
 			CgroupsPath:   in.CgroupsPath,
-			Namespaces:    namespaces(in.NetNSPath),
+			Namespaces:    namespaces(in.NetNSPath, in.HostNetwork),
 			MaskedPaths:   maskedPaths(),
 			ReadonlyPaths: readonlyPaths(),
 		},
@@ -234,15 +237,18 @@ func processEnv(in Input) ([]string, error) {
 
 // namespaces returns the kernel's namespaces: all new but the network one
 // when netns names one to join.
-func namespaces(netns string) []specs.LinuxNamespace {
-	return []specs.LinuxNamespace{
+func namespaces(netns string, hostNetwork bool) []specs.LinuxNamespace {
+	ns := []specs.LinuxNamespace{
 		{Type: specs.PIDNamespace},
 		{Type: specs.MountNamespace},
 		{Type: specs.UTSNamespace},
 		{Type: specs.IPCNamespace},
 		{Type: specs.CgroupNamespace},
-		{Type: specs.NetworkNamespace, Path: netns},
 	}
+	if !hostNetwork {
+		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: netns})
+	}
+	return ns
 }
 
 // resources returns the cgroup settings: CPU, memory, pids and the device

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -255,5 +256,23 @@ func TestCPUList(t *testing.T) {
 		if got := cpuList(tc.in); got != tc.want {
 			t.Errorf("cpuList(%v) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+func TestHostNetworkHasNoNetNamespace(t *testing.T) {
+	in := defaultInput()
+	in.HostNetwork = true
+	s, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			t.Fatalf("host network kernel has a network namespace: %+v", s.Linux.Namespaces)
+		}
+	}
+	in.NetNSPath = "/run/netns/x"
+	if _, err := Build(in); err == nil {
+		t.Fatal("HostNetwork with a NetNSPath accepted")
 	}
 }

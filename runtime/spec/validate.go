@@ -63,6 +63,9 @@ func validate(in *Input) error {
 	if in.InitPath != "" && in.StatusDir == "" {
 		return invalid("StatusDir", "required when InitPath is set")
 	}
+	if in.HostNetwork && in.NetNSPath != "" {
+		return invalid("NetNSPath", "must be empty with HostNetwork")
+	}
 
 	if in.CgroupsPath == "" {
 		return invalid("CgroupsPath", "required")
