@@ -15,8 +15,22 @@ import (
 	"github.com/baiagent/agent/runtime/scratch"
 )
 
-const runUsage = `usage: backendai-agent run [--cpu N] [--mem SIZE] [--scratch hostdir|memory|hostfile] [--scratch-size SIZE] IMAGE [-- CMD ARGS...]
+const runUsage = `usage: backendai-agent run [--cpu N] [--mem SIZE] [--scratch hostdir|memory|hostfile] [--scratch-size SIZE]
+                           [--net none|bridge|host] [--publish CPORT]... IMAGE [-- CMD ARGS...]
 `
+
+// intList is a repeatable integer flag.
+type intList []int
+
+func (l *intList) String() string { return fmt.Sprint(*l) }
+func (l *intList) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return err
+	}
+	*l = append(*l, n)
+	return nil
+}
 
 // runKernel is `backendai-agent run`: create a kernel, stream its output,
 // destroy it, and exit with its command's exit code.
@@ -26,6 +40,9 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	mem := fs.String("mem", "256M", "memory (slot mem), e.g. 512M, 2G")
 	scratchType := fs.String("scratch", "", "scratch type: hostdir, memory or hostfile (default: container.scratch-type)")
 	scratchSize := fs.String("scratch-size", "", "scratch size for memory and hostfile (default: container.scratch-size)")
+	netMode := fs.String("net", "none", "network: none (loopback only), bridge (own namespace on the agent's bridge) or host")
+	var publish intList
+	fs.Var(&publish, "publish", "container port to publish on container.bind-host (bridge; repeatable)")
 	var cmdArgs []string
 	for i, a := range args {
 		if a == "--" {
@@ -72,7 +89,8 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFailure
 	}
 	defer lock.release()
-	m, _, err := newRuntime(ctx, lc.cfg, log)
+	mode := runtime.NetworkMode(*netMode)
+	m, _, err := newRuntime(ctx, lc.cfg, log, mode == runtime.NetBridge || mode == runtime.NetHost)
 	if err != nil {
 		fmt.Fprintf(stderr, "backendai-agent run: %v\n", err)
 		return exitFailure
@@ -82,12 +100,15 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		ID: id, Image: pos[0], Args: cmdArgs,
 		Slots:       map[string]string{"cpu": *cpu, "mem": strconv.FormatInt(int64(memBytes), 10)},
 		ScratchType: scratch.Type(*scratchType), ScratchSize: size,
+		Network: mode, Publish: publishes(publish),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "backendai-agent run: %v\n", err)
 		return exitFailure
 	}
-	_ = st
+	for _, b := range st.Net.Bindings {
+		fmt.Fprintf(stderr, "published %d -> %s:%d\n", b.ContainerPort, b.HostIP, b.HostPort)
+	}
 	code := streamUntilExit(ctx, m, id, stdout)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -95,6 +116,7 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "backendai-agent run: %v\n", err)
 		return exitFailure
 	}
+	m.Close()
 	return code
 }
 
@@ -144,6 +166,14 @@ func streamUntilExit(ctx context.Context, m *runtime.Manager, id string, w io.Wr
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+func publishes(ports []int) []runtime.Publish {
+	var out []runtime.Publish
+	for _, p := range ports {
+		out = append(out, runtime.Publish{ContainerPort: p})
+	}
+	return out
 }
 
 func randomID() string {

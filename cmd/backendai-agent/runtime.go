@@ -67,7 +67,7 @@ func (l *stateLock) release() { _ = l.f.Close() }
 
 // newRuntime builds the image store, allocator and kernel manager from the
 // configuration. The caller must hold the state lock.
-func newRuntime(ctx context.Context, cfg *configs.Config, log *slog.Logger) (*runtime.Manager, *image.Store, error) {
+func newRuntime(ctx context.Context, cfg *configs.Config, log *slog.Logger, withNet bool) (*runtime.Manager, *image.Store, error) {
 	store, err := image.Open(ctx, image.Options{Root: imageStoreRoot(cfg.Agent.VarBasePath), Logger: log.With("component", "image")})
 	if err != nil {
 		return nil, nil, err
@@ -91,7 +91,15 @@ func newRuntime(ctx context.Context, cfg *configs.Config, log *slog.Logger) (*ru
 	if err != nil {
 		return nil, nil, err
 	}
+	var networking *runtime.Networking
+	if withNet {
+		networking, err = newNetworking(ctx, cfg, runtimeStateDir(cfg))
+		if err != nil {
+			return nil, nil, err
+		}
+	}
 	m, err := runtime.New(ctx, runtime.Options{
+		Networking: networking,
 		StateDir:   runtimeStateDir(cfg),
 		LogDir:     filepath.Join(cfg.Agent.VarBasePath, "logs", "kernels"),
 		InitBinary: initBin,
