@@ -310,7 +310,7 @@ func TestPrivilegedRestartKeepsScratch(t *testing.T) {
 	e := newEnv(t)
 	m := e.manager(t)
 	st, err := m.Create(t.Context(), CreateRequest{ID: "k-restart", Image: e.image, Slots: slots("1", "67108864"),
-		Args: []string{"/bin/sh", "-c", "date +%s%N >> /home/work/starts; echo x >> /etc/rootfs-change; sleep 60"}})
+		Args: []string{"/bin/sh", "-c", "echo x >> /etc/rootfs-change; date +%s%N >> /home/work/starts; sleep 60"}})
 	if err != nil {
 		t.Fatal(err)
 	}

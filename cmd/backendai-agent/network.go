@@ -21,7 +21,8 @@ const (
 	nftTable   = netns.DefaultTable
 )
 
-func bridgeSubnet() netip.Prefix { return netip.MustParsePrefix("10.231.0.0/16") }
+// bridgeSubnet is the kernels' subnet (the tests use 10.231-10.233.x.0/24).
+func bridgeSubnet() netip.Prefix { return netip.MustParsePrefix("10.230.0.0/16") }
 
 // newNetworking sets up the bridge, the namespace manager, the port pool
 // over container.port-range and the agent's nftables table.
