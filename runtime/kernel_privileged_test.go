@@ -315,6 +315,19 @@ func TestPrivilegedRestartKeepsScratch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Destroy(context.Background(), "k-restart", time.Second)
+	// lines counts the command's runs so far.
+	lines := func() string {
+		var out bytes.Buffer
+		if _, err := m.Exec(t.Context(), "k-restart", ExecRequest{Args: []string{"/bin/sh", "-c", "wc -l < /home/work/starts; wc -l < /etc/rootfs-change"}, Stdout: &out}); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	for deadline := time.Now().Add(5 * time.Second); lines() != "1\n1\n"; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("first run never wrote its marks: %q", lines())
+		}
+	}
 	if err := m.Restart(t.Context(), "k-restart", 100*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
@@ -322,21 +335,13 @@ func TestPrivilegedRestartKeepsScratch(t *testing.T) {
 	if err != nil || after.Status != StatusRunning || !slices.Equal(after.Allocation.CPUs, st.Allocation.CPUs) {
 		t.Fatalf("after restart: %+v, %v", after, err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var out bytes.Buffer
-		if _, err := m.Exec(t.Context(), "k-restart", ExecRequest{Args: []string{"/bin/sh", "-c", "wc -l < /home/work/starts; wc -l < /etc/rootfs-change"}, Stdout: &out}); err != nil {
-			t.Fatal(err)
-		}
-		if strings.Fields(out.String())[0] == "2" {
-			if f := strings.Fields(out.String()); len(f) != 2 || f[1] != "2" {
-				t.Fatalf("rootfs change lost across restart: %q", out.String())
-			}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := lines()
+		if got == "2\n2\n" {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("command not run twice: %q", out.String())
+		if strings.HasPrefix(got, "2\n") || time.Now().After(deadline) {
+			t.Fatalf("after restart: runs and rootfs marks %q, want \"2\\n2\\n\" (command run again, rootfs kept)", got)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
