@@ -87,10 +87,16 @@ func TestPrivilegedRunPublishesPort(t *testing.T) {
 	if err := cmd.Wait(); err != nil || stdout.String() != "done\n" {
 		t.Fatalf("run: %v, stdout %q", err, stdout.String())
 	}
+	// Only links on the agent's bridge are this kernel's: other tests'
+	// veths (same name prefix) may exist at the same time.
+	br, err := netlink.LinkByName(bridgeName)
+	if err != nil {
+		t.Fatal(err)
+	}
 	links, _ := netlink.LinkList()
 	for _, l := range links {
-		if n := l.Attrs().Name; strings.HasPrefix(n, "bai") && n != bridgeName {
-			t.Errorf("link %s left after the kernel ended", n)
+		if l.Attrs().MasterIndex == br.Attrs().Index {
+			t.Errorf("link %s left on %s after the kernel ended", l.Attrs().Name, bridgeName)
 		}
 	}
 	if _, err := http.Get(fmt.Sprintf("http://127.0.0.1:%s/", port)); err == nil {
