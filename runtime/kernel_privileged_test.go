@@ -195,6 +195,10 @@ func TestPrivilegedExecAndSignal(t *testing.T) {
 // while no agent runs; a new agent reattaches the others and reports 7.
 const envAgentChild = "RUNTIME_TEST_AGENT_CHILD"
 
+// envAgentChildNet gives the child agent a network (a netSpec as JSON);
+// it then creates one bridged kernel with a published port instead.
+const envAgentChildNet = "RUNTIME_TEST_AGENT_CHILD_NET"
+
 // agentChild creates the kernels described by the env var and then waits
 // to be killed.
 func agentChild() int {
@@ -208,12 +212,33 @@ func agentChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if spec := os.Getenv(envAgentChildNet); spec != "" {
+		var ns netSpec
+		if err := json.Unmarshal([]byte(spec), &ns); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if e.Networking, err = openNetworking(e.StateDir, ns); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
 	m, err := New(context.Background(), e)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	img, _ := e.Images.List(context.Background())
+	if e.Networking != nil {
+		if _, err := m.Create(context.Background(), CreateRequest{ID: "k-netrec", Image: img[0].ID, Slots: slots("1", "67108864"),
+			Network: NetBridge, Publish: []Publish{{ContainerPort: 8080}},
+			Args: []string{"/bin/sh", "-c", "mkdir -p /www && echo hello-after-restart > /www/index.html && exec httpd -f -p 8080 -h /www"}}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Println("READY")
+		select {}
+	}
 	for i, args := range [][]string{
 		{"/bin/sh", "-c", "sleep 1.5; echo bye; exit 7"},
 		{"/bin/sh", "-c", "while true; do echo tick; sleep 0.2; done"},
@@ -231,21 +256,7 @@ func agentChild() int {
 func TestPrivilegedRecoverAfterAgentKill(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	e := newEnv(t)
-	spec, _ := json.Marshal(childOptions(e))
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envAgentChild+"="+string(spec))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 6)
-	if _, err := io.ReadFull(stdout, buf); err != nil || string(buf) != "READY\n" {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Fatalf("agent child: %q %v\n%s", buf, err, stderr.String())
-	}
+	cmd := startAgentChild(t, e, nil)
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
 	time.Sleep(2 * time.Second) // k-rec0 exits with 7 while no agent runs
@@ -290,7 +301,37 @@ func TestPrivilegedRecoverAfterAgentKill(t *testing.T) {
 	}
 }
 
-func childOptions(e *env) Options { o := e.opts; o.Images, o.Alloc = nil, nil; return o }
+// startAgentChild starts this test binary as an agent that creates
+// kernels and prints READY; with ns, one bridged kernel.
+func startAgentChild(t *testing.T, e *env, ns *netSpec) *exec.Cmd {
+	t.Helper()
+	spec, _ := json.Marshal(childOptions(e))
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envAgentChild+"="+string(spec))
+	if ns != nil {
+		b, _ := json.Marshal(ns)
+		cmd.Env = append(cmd.Env, envAgentChildNet+"="+string(b))
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(stdout, buf); err != nil || string(buf) != "READY\n" {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("agent child: %q %v\n%s", buf, err, stderr.String())
+	}
+	return cmd
+}
+
+func childOptions(e *env) Options {
+	o := e.opts
+	o.Images, o.Alloc, o.Networking = nil, nil, nil
+	return o
+}
 
 // childEnv rebuilds the image store and allocator in the child agent.
 func childEnv(o Options) (Options, error) {

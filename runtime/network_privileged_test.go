@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,9 +23,17 @@ import (
 	"github.com/baiagent/agent/test/testenv"
 )
 
+// netSpec names a test runtime's network, so that a child agent process
+// can open the same bridge, table and port range.
+type netSpec struct {
+	Bridge, Table  string
+	Subnet         netip.Prefix
+	PortLo, PortHi int
+}
+
 // withNetworking gives the test runtime its own bridge, nftables table and
 // port range, all removed in t.Cleanup.
-func withNetworking(t *testing.T, e *env) {
+func withNetworking(t *testing.T, e *env) netSpec {
 	t.Helper()
 	b := make([]byte, 2)
 	_, _ = rand.Read(b)
@@ -39,25 +48,40 @@ func withNetworking(t *testing.T, e *env) {
 			t.Fatal("no free 10.233.x.0/24 subnet")
 		}
 	}
-	br, err := netns.EnsureBridge(netns.BridgeConfig{Name: "rtb" + tag, Subnet: subnet})
+	ns := netSpec{Bridge: "rtb" + tag, Table: "rtest" + tag, Subnet: subnet, PortLo: 41000 + int(b[1])*8, PortHi: 41000 + int(b[1])*8 + 7}
+	n, err := openNetworking(e.opts.StateDir, ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = br.Remove() })
-	mgr, err := netns.NewManager(br, netns.Options{PinDir: filepath.Join(e.opts.StateDir, "netns"), StateDir: filepath.Join(e.opts.StateDir, "leases")})
+	t.Cleanup(func() {
+		_ = n.Publisher.Delete()
+		if br, err := netns.EnsureBridge(netns.BridgeConfig{Name: ns.Bridge, Subnet: ns.Subnet}); err == nil {
+			_ = br.Remove()
+		}
+	})
+	e.opts.Networking = n
+	return ns
+}
+
+// openNetworking sets up (or adopts) the network a netSpec names.
+func openNetworking(stateDir string, ns netSpec) (*Networking, error) {
+	br, err := netns.EnsureBridge(netns.BridgeConfig{Name: ns.Bridge, Subnet: ns.Subnet})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	pub, err := netns.NewPublisher(netns.PublisherOptions{Table: "rtest" + tag, Bridge: br.Name(), Subnet: subnet})
+	mgr, err := netns.NewManager(br, netns.Options{PinDir: filepath.Join(stateDir, "netns"), StateDir: filepath.Join(stateDir, "leases")})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(func() { _ = pub.Delete() })
-	pool, err := netns.NewPortPool(41000+int(b[1])*8, 41000+int(b[1])*8+7, time.Minute, time.Now)
+	pub, err := netns.NewPublisher(netns.PublisherOptions{Table: ns.Table, Bridge: br.Name(), Subnet: ns.Subnet})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	e.opts.Networking = &Networking{Bridge: mgr, Publisher: pub, Ports: pool, BindHost: netip.IPv4Unspecified()}
+	pool, err := netns.NewPortPool(ns.PortLo, ns.PortHi, time.Minute, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	return &Networking{Bridge: mgr, Publisher: pub, Ports: pool, BindHost: netip.IPv4Unspecified()}, nil
 }
 
 func hostRoutes(t *testing.T) []netns.HostRoute {
@@ -184,5 +208,59 @@ func TestPrivilegedHostAndNoneNetwork(t *testing.T) {
 	}
 	if _, err := m.Create(t.Context(), CreateRequest{ID: "k-pub-none", Image: e.image, Slots: slots("1", "67108864"), Network: NetNone, Publish: []Publish{{ContainerPort: 80}}}); err == nil {
 		t.Error("publishing in none mode accepted")
+	}
+}
+
+// httpGet fetches url, retrying for a few seconds while the server starts.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestPrivilegedRecoverNetworkAfterAgentKill: an agent publishes a port
+// of a kernel and is killed with SIGKILL; a new agent reattaches the
+// kernel, the published port still answers and no rule is duplicated.
+func TestPrivilegedRecoverNetworkAfterAgentKill(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	e := newEnv(t)
+	ns := withNetworking(t, e)
+	cmd := startAgentChild(t, e, &ns)
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+
+	m := e.manager(t)
+	defer func() {
+		for _, st := range m.List() {
+			_, _ = m.Destroy(context.Background(), st.ID, time.Second)
+		}
+		m.Close()
+	}()
+	st, err := m.Get("k-netrec")
+	if err != nil || st.Status != StatusRunning || len(st.Net.Bindings) != 1 {
+		t.Fatalf("k-netrec after the restart: %+v, %v", st, err)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", st.Net.Bindings[0].HostPort)
+	if got := httpGet(t, url); got != "hello-after-restart\n" {
+		t.Fatalf("GET %s = %q", url, got)
+	}
+	ms, err := e.opts.Networking.Publisher.Mappings()
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("rules after the restart: %v, %v (want exactly one mapping)", ms, err)
+	}
+	// The restored pool does not hand the port out again.
+	if taken := e.opts.Networking.Ports.Held("k-netrec"); len(taken) != 1 || taken[0] != st.Net.Bindings[0].HostPort {
+		t.Fatalf("pool holds %v for k-netrec", taken)
 	}
 }

@@ -66,7 +66,15 @@ func BenchmarkPrivilegedRunVsRunc(b *testing.B) {
 		b.Fatal(err)
 	}
 	runcRoot := filepath.Join("/run", "runc-bench-"+filepath.Base(dir))
-	b.Cleanup(func() { _ = os.RemoveAll(runcRoot); _ = os.Remove("/sys/fs/cgroup/backendai-bench") })
+	b.Cleanup(func() {
+		_ = os.RemoveAll(runcRoot)
+		// runc delete removes the container's cgroups; the parent is ours,
+		// in every hierarchy (v1) or the one (v2).
+		parents, _ := filepath.Glob("/sys/fs/cgroup/*/backendai-bench")
+		for _, p := range append(parents, "/sys/fs/cgroup/backendai-bench") {
+			_ = os.Remove(p)
+		}
+	})
 
 	oursOnce := func() time.Duration {
 		cmd := agentCmd(b, "run", "-f", conf, "--log-level", "ERROR", "bai/busybox:1.0", "--", "sh", "-c", "echo hi")
