@@ -47,6 +47,9 @@ type CreateRequest struct {
 	Network NetworkMode
 	// Publish lists container ports to publish (bridge mode).
 	Publish []Publish
+	// NetworkName joins a session network (see CreateNetwork) instead of
+	// the agent's bridge; members resolve each other by Hostname.
+	NetworkName string
 }
 
 // validID is what every layer accepts as a kernel id (scratch forbids dots,
@@ -179,7 +182,14 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 	if hostname == "" {
 		hostname = shortHost(req.ID)
 	}
-	if err := writeKernelData(kdata, hostname, netState.IP); err != nil {
+	netState.Hostname = hostname
+	var peers map[string]string
+	if netState.Network != "" {
+		m.mu.Lock()
+		peers = m.membersLocked(netState.Network, req.ID)
+		m.mu.Unlock()
+	}
+	if err := writeKernelData(kdata, hostname, netState.IP, peers); err != nil {
 		return State{}, err
 	}
 	rollback.push(func(context.Context) error { return os.RemoveAll(kdata) })
@@ -274,7 +284,12 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 	if err := m.states.save(&st); err != nil {
 		return State{}, err
 	}
+	k.mu.Lock()
 	k.state, k.c, k.proc = &st, c, proc
+	k.mu.Unlock()
+	if netState.Network != "" {
+		m.updatePeerHosts(netState.Network, req.ID, map[string]string{hostname: netState.IP})
+	}
 	go m.watch(k)
 	log.Info("kernel started", "image", img.ID, "pid", ls.InitProcessPid, "user_pid", pid, "cpus", allocation.CPUs)
 	m.events.send(Event{KernelID: req.ID, Type: EventStarted})

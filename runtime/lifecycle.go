@@ -266,13 +266,13 @@ func shortHost(id string) string {
 
 // writeKernelData makes the kernel's status dir and /etc files; ip is the
 // kernel's bridge address, if any.
-func writeKernelData(dir, hostname, ip string) error {
+func writeKernelData(dir, hostname, ip string, peers map[string]string) error {
 	if err := os.MkdirAll(filepath.Join(dir, "status"), 0o755); err != nil {
 		return fmt.Errorf("make kernel data: %w", err)
 	}
 	files := map[string]string{
 		"hostname":    hostname + "\n",
-		"hosts":       hostsFile(hostname, ip),
+		"hosts":       hostsFile(hostname, ip, peers),
 		"resolv.conf": resolvConf(),
 	}
 	for name, content := range files {
@@ -283,12 +283,21 @@ func writeKernelData(dir, hostname, ip string) error {
 	return nil
 }
 
-func hostsFile(hostname, ip string) string {
+// hostsFile is a kernel's /etc/hosts: localhost, its own name, and the
+// other members of its session network (hostname -> address).
+func hostsFile(hostname, ip string, peers map[string]string) string {
 	own := "127.0.1.1"
 	if ip != "" {
 		own = ip
 	}
-	return "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + own + "\t" + hostname + "\n"
+	var b strings.Builder
+	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + own + "\t" + hostname + "\n")
+	for _, h := range sortedKeys(peers) {
+		if h != hostname {
+			b.WriteString(peers[h] + "\t" + h + "\n")
+		}
+	}
+	return b.String()
 }
 
 // resolvConf is the host's resolver config without loopback nameservers,

@@ -63,6 +63,7 @@ type Manager struct {
 
 	mu          sync.Mutex
 	kernels     map[string]*kernel
+	sessions    map[string]*sessionNet
 	unaccounted []string
 
 	events *broadcaster
@@ -114,11 +115,12 @@ func New(ctx context.Context, o Options) (*Manager, error) {
 	}
 	m := &Manager{
 		o: o, log: o.Logger,
-		states:  stateStore{dir: filepath.Join(o.StateDir, "kernels")},
-		lcRoot:  filepath.Join(o.StateDir, "libcontainer"),
-		creates: make(chan struct{}, o.CreateConcurrency),
-		kernels: map[string]*kernel{},
-		events:  newBroadcaster(),
+		states:   stateStore{dir: filepath.Join(o.StateDir, "kernels")},
+		lcRoot:   filepath.Join(o.StateDir, "libcontainer"),
+		creates:  make(chan struct{}, o.CreateConcurrency),
+		kernels:  map[string]*kernel{},
+		sessions: map[string]*sessionNet{},
+		events:   newBroadcaster(),
 	}
 	for _, d := range []string{m.states.dir, m.lcRoot, filepath.Join(o.StateDir, "kdata"), o.LogDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

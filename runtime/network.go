@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -35,6 +36,9 @@ type Networking struct {
 	// BindHost is where service ports are published (container.bind-host);
 	// the unspecified address means every local address.
 	BindHost netip.Addr
+	// SessionPool holds the /24 subnets of session networks; invalid (the
+	// zero value) means session networks are not offered.
+	SessionPool netip.Prefix
 }
 
 // Publish asks for a container port to be published on a host port.
@@ -53,7 +57,10 @@ type PortBinding struct {
 
 // NetState is what a kernel's state records of its network.
 type NetState struct {
-	Mode     NetworkMode   `json:"mode"`
+	Mode NetworkMode `json:"mode"`
+	// Network is the session network joined ("" for the agent's bridge).
+	Network  string        `json:"network,omitempty"`
+	Hostname string        `json:"hostname,omitempty"`
 	IP       string        `json:"ip,omitempty"`
 	Bindings []PortBinding `json:"bindings,omitempty"`
 	// HostPorts are all the pool ports the kernel holds.
@@ -113,12 +120,19 @@ func (m *Manager) setupNetwork(ctx context.Context, req CreateRequest, configDir
 	if err := netns.CheckPreopenPorts(cports); err != nil {
 		return ns, "", err
 	}
-	att, err := n.Bridge.Attach(ctx, req.ID)
+	if req.NetworkName != "" && len(req.Publish) > 0 {
+		return ns, "", fmt.Errorf("publishing ports from session network %s: %w: not supported yet", req.NetworkName, ErrInvalidArgument)
+	}
+	attacher, err := m.attacherFor(req.NetworkName)
 	if err != nil {
 		return ns, "", err
 	}
-	rollback.push(func(ctx context.Context) error { return n.Bridge.Detach(ctx, req.ID) })
-	ns.IP = att.Addr.Addr().String()
+	att, err := attacher.Attach(ctx, req.ID)
+	if err != nil {
+		return ns, "", err
+	}
+	rollback.push(func(ctx context.Context) error { return attacher.Detach(ctx, req.ID) })
+	ns.IP, ns.Network = att.Addr.Addr().String(), req.NetworkName
 	if len(req.Publish) == 0 {
 		return ns, att.NSPath, nil
 	}
@@ -159,10 +173,17 @@ func (m *Manager) teardownNetwork(ctx context.Context, id string, ns NetState) e
 	}
 	n.Ports.Release(id)
 	if ns.Mode == NetBridge {
+		attacher, aerr := m.attacherFor(ns.Network)
+		if aerr != nil {
+			return errors.Join(err, aerr)
+		}
+		if ns.Network != "" {
+			m.updatePeerHosts(ns.Network, id, nil)
+		}
 		m.bg.Add(1)
 		go func() {
 			defer m.bg.Done()
-			if derr := n.Bridge.Detach(context.WithoutCancel(ctx), id); derr != nil {
+			if derr := attacher.Detach(context.WithoutCancel(ctx), id); derr != nil {
 				m.log.Error("kernel network not removed", "kernel_id", id, "err", derr)
 			}
 		}()
@@ -188,6 +209,9 @@ func (m *Manager) recoverNetwork(ctx context.Context, states []*State) error {
 	if n == nil {
 		return nil
 	}
+	if err := m.loadSessions(); err != nil {
+		return err
+	}
 	keep := map[string]bool{}
 	owners := map[string][]int{}
 	for _, st := range states {
@@ -200,6 +224,11 @@ func (m *Manager) recoverNetwork(ctx context.Context, states []*State) error {
 		return fmt.Errorf("reconcile kernel networks: %w", err)
 	} else if len(removed) > 0 {
 		m.log.Info("removed networks of kernels that no longer exist", "removed", removed)
+	}
+	for _, sn := range m.sessions {
+		if _, err := sn.mgr.Reconcile(ctx, keep); err != nil {
+			return fmt.Errorf("reconcile session network %s: %w", sn.Name, err)
+		}
 	}
 	if _, err := n.Publisher.Reconcile(keep); err != nil {
 		return fmt.Errorf("reconcile published ports: %w", err)

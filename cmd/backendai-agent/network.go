@@ -24,6 +24,9 @@ const (
 // bridgeSubnet is the kernels' subnet (the tests use 10.231-10.233.x.0/24).
 func bridgeSubnet() netip.Prefix { return netip.MustParsePrefix("10.230.0.0/16") }
 
+// sessionPool holds the /24 subnets of session networks.
+func sessionPool() netip.Prefix { return netip.MustParsePrefix("10.240.0.0/16") }
+
 // newNetworking sets up the bridge, the namespace manager, the port pool
 // over container.port-range and the agent's nftables table.
 func newNetworking(ctx context.Context, cfg *configs.Config, stateDir string) (*runtime.Networking, error) {
@@ -48,7 +51,7 @@ func newNetworking(ctx context.Context, cfg *configs.Config, stateDir string) (*
 	if err != nil {
 		return nil, err
 	}
-	return &runtime.Networking{Bridge: mgr, Publisher: pub, Ports: pool, BindHost: bind}, nil
+	return &runtime.Networking{Bridge: mgr, Publisher: pub, Ports: pool, BindHost: bind, SessionPool: sessionPool()}, nil
 }
 
 // bindHost resolves container.bind-host: empty means every local address,
