@@ -153,13 +153,7 @@ func (p *PortPool) TakeSpecific(owner string, port int) error {
 func (p *PortPool) Release(owner string) []int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var ports []int
-	for port, o := range p.owners {
-		if o == owner {
-			ports = append(ports, port)
-		}
-	}
-	slices.Sort(ports)
+	ports := p.heldLocked(owner)
 	now := p.now()
 	for _, port := range ports {
 		delete(p.owners, port)
@@ -234,6 +228,12 @@ func (p *PortPool) freeLocked(now time.Time) int {
 func (p *PortPool) Held(owner string) []int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.heldLocked(owner)
+}
+
+// heldLocked lists owner's ports in ascending order.
+// Preconditions: p.mu is held.
+func (p *PortPool) heldLocked(owner string) []int {
 	var ports []int
 	for port, o := range p.owners {
 		if o == owner {

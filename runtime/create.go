@@ -197,7 +197,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 	if err := m.step("rootfs"); err != nil {
 		return State{}, err
 	}
-	rootfs, err := m.o.Images.Mount(ctx, req.ID, img.ID, scr.Dir)
+	rootfs, err := m.o.Images.MountImage(ctx, req.ID, img, scr.Dir)
 	if err != nil {
 		return State{}, err
 	}
@@ -257,12 +257,9 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 	if err := m.step("start"); err != nil {
 		return State{}, err
 	}
-	uid, gid := 0, 0
-	if s.Process.User.UID != 0 || s.Process.User.GID != 0 {
-		uid, gid = int(s.Process.User.UID), int(s.Process.User.GID)
-	}
 	proc := &libcontainer.Process{
-		Args: s.Process.Args, Env: s.Process.Env, Cwd: s.Process.Cwd, UID: uid, GID: gid,
+		Args: s.Process.Args, Env: s.Process.Env, Cwd: s.Process.Cwd,
+		UID: int(s.Process.User.UID), GID: int(s.Process.User.GID),
 		Stdout: logf, Stderr: logf, Init: true,
 	}
 	if err := c.Run(proc); err != nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/baiagent/agent/cgroup"
+	"github.com/baiagent/agent/netns"
 	"github.com/baiagent/agent/runtime/alloc"
 	"github.com/baiagent/agent/runtime/scratch"
 	"github.com/baiagent/agent/runtime/spec"
@@ -307,15 +308,7 @@ func resolvConf() string {
 	if err != nil {
 		return ""
 	}
-	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == "nameserver" && (strings.HasPrefix(f[1], "127.") || f[1] == "::1") {
-			continue
-		}
-		out = append(out, line)
-	}
-	return strings.Join(out, "\n")
+	return string(netns.ResolvConf(b))
 }
 
 func localtime() string {

@@ -33,11 +33,17 @@ type Rootfs struct {
 // layers are leased to the kernel first, so GC and Remove leave them alone
 // until Unmount. Nothing is unpacked.
 func (s *Store) Mount(ctx context.Context, kernelID, ref, scratchDir string) (*Rootfs, error) {
-	if err := validKernelID(kernelID); err != nil {
-		return nil, err
-	}
 	img, err := s.Get(ctx, ref)
 	if err != nil {
+		return nil, err
+	}
+	return s.MountImage(ctx, kernelID, img, scratchDir)
+}
+
+// MountImage is Mount for an image the caller has already looked up.
+func (s *Store) MountImage(ctx context.Context, kernelID string, img *Image, scratchDir string) (*Rootfs, error) {
+	ref := img.ID
+	if err := validKernelID(kernelID); err != nil {
 		return nil, err
 	}
 	if len(img.Layers) == 0 {
