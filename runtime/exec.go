@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
+
+	"github.com/baiagent/agent/runtime/spec"
 )
 
 // ExecRequest is an extra process to run in a running kernel.
@@ -100,15 +104,21 @@ func (m *Manager) Restart(ctx context.Context, id string, grace time.Duration) e
 		return fmt.Errorf("restart kernel %s: %w", id, err)
 	}
 	defer logf.Close()
+	sp, err := newStartPipe()
+	if err != nil {
+		_ = destroyContainer(nc)
+		return fmt.Errorf("restart kernel %s: %w", id, err)
+	}
+	defer sp.close()
 	k.mu.Lock()
 	st := k.state
-	proc := &libcontainer.Process{Args: st.Args, Env: st.Env, Cwd: "/home/work", Stdout: logf, Stderr: logf, Init: true}
+	proc := &libcontainer.Process{Args: withNotifyFD(st.Args), Env: st.Env, Cwd: "/home/work", Stdout: logf, Stderr: logf, Init: true, ExtraFiles: []*os.File{sp.w}}
 	k.mu.Unlock()
 	if err := nc.Run(proc); err != nil {
 		_ = destroyContainer(nc)
 		return fmt.Errorf("restart kernel %s: %w", id, err)
 	}
-	if _, err := waitStarted(ctx, statusDir, proc); err != nil {
+	if _, err := sp.wait(ctx, statusDir); err != nil {
 		_ = destroyContainer(nc)
 		return fmt.Errorf("restart kernel %s: %w", id, err)
 	}
@@ -127,4 +137,13 @@ func (m *Manager) Restart(ctx context.Context, id string, grace time.Duration) e
 	go m.watch(k)
 	m.events.send(Event{KernelID: id, Type: EventStarted})
 	return nil
+}
+
+// withNotifyFD returns args, the kernel init's command line, with
+// --notify-fd added when a kernel created by an older agent lacks it.
+func withNotifyFD(args []string) []string {
+	if len(args) == 0 || args[0] != spec.InitTarget || slices.Contains(args, "--notify-fd") {
+		return args
+	}
+	return slices.Concat(args[:1], []string{"--notify-fd", strconv.Itoa(spec.NotifyFD)}, args[1:])
 }

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -30,7 +29,8 @@ type sessionNet struct {
 	mgr    *netns.Manager
 }
 
-var validNetName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+// validNetName: a letter or digit, then up to 127 letters, digits, "_", "." or "-".
+func validNetName(s string) bool { return validName(s, 128, "_.-") }
 
 func (m *Manager) sessionsDir() string { return filepath.Join(m.o.StateDir, "networks") }
 
@@ -41,7 +41,7 @@ func (m *Manager) CreateNetwork(ctx context.Context, name string) error {
 	if n == nil || !n.SessionPool.IsValid() {
 		return fmt.Errorf("create network %s: %w: session networks are not set up on this agent", name, ErrFailedPrecondition)
 	}
-	if !validNetName.MatchString(name) {
+	if !validNetName(name) {
 		return fmt.Errorf("create network %q: %w", name, ErrInvalidArgument)
 	}
 	m.mu.Lock()

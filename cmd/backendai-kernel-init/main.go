@@ -1,7 +1,7 @@
 // Command backendai-kernel-init is PID 1 of every kernel. The agent
 // bind-mounts it read-only at /opt/kernel/bai-init and starts kernels as
 //
-//	bai-init --status-dir DIR [--grace 2s] [--signal-group] -- CMD [ARG...]
+//	bai-init --status-dir DIR [--notify-fd N] [--grace 2s] [--signal-group] -- CMD [ARG...]
 //
 // It starts CMD as its only direct child, forwards signals to it, reaps
 // every process reparented to it, and records how CMD ended in DIR, a
@@ -25,6 +25,15 @@
 // before the remaining processes are stopped. started.json is written only
 // when CMD started; when it could not start, exit.json alone is written,
 // with a non-empty error.
+//
+// # Start notification
+//
+// With --notify-fd N, bai-init writes "ok\n" to descriptor N once CMD runs
+// and started.json is written, then closes it; when CMD could not start it
+// closes N without writing (after exit.json). The agent passes a pipe
+// there and waits on it, not on the file. N is close-on-exec from the
+// start, so CMD never inherits it; a descriptor that is not open is
+// ignored.
 //
 // # Exit codes
 //
@@ -116,6 +125,7 @@ type exitStatus struct {
 // options is the parsed command line.
 type options struct {
 	statusDir string
+	notifyFD  int
 	grace     time.Duration
 	group     bool
 	argv      []string
@@ -137,6 +147,7 @@ func run(args []string, stderr io.Writer) int {
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(stderr, "bai-init: "+format+"\n", a...)
 	}
+	notify := openNotify(o.notifyFD)
 	pid1 := os.Getpid() == 1
 	if !pid1 {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -169,12 +180,14 @@ func run(args []string, stderr io.Writer) int {
 		if err := writeJSON(o.statusDir, exitFile, st); err != nil {
 			logf("write status: %v", err)
 		}
+		notify.done(false)
 		return st.ExitCode
 	}
 	pid := cmd.Process.Pid
 	if err := writeJSON(o.statusDir, startedFile, started{PID: pid, StartedAt: now()}); err != nil {
 		logf("write status: %v", err)
 	}
+	notify.done(true)
 
 	var ws unix.WaitStatus
 	for done := false; !done; {
@@ -206,10 +219,11 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	flags := flag.NewFlagSet("bai-init", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	flags.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bai-init --status-dir DIR [--grace DURATION] [--signal-group] -- CMD [ARG...]")
+		fmt.Fprintln(stderr, "usage: bai-init --status-dir DIR [--notify-fd N] [--grace DURATION] [--signal-group] -- CMD [ARG...]")
 		flags.PrintDefaults()
 	}
 	flags.StringVar(&o.statusDir, "status-dir", "", "directory for started.json and exit.json (required)")
+	flags.IntVar(&o.notifyFD, "notify-fd", -1, "descriptor to write \"ok\" to once CMD runs, closed either way (-1: none)")
 	flags.DurationVar(&o.grace, "grace", 2*time.Second, "time between SIGTERM and SIGKILL for the processes left after CMD exits")
 	flags.BoolVar(&o.group, "signal-group", false, "forward signals to CMD's process group, not to CMD alone")
 	err := flags.Parse(args)
@@ -230,6 +244,32 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		flags.Usage()
 	}
 	return o, err
+}
+
+// notifier is the --notify-fd descriptor; nil when there is none.
+type notifier struct{ fd int }
+
+// openNotify takes descriptor fd (-1: none) and makes it close-on-exec;
+// a descriptor that is not open counts as none.
+func openNotify(fd int) *notifier {
+	if fd < 0 {
+		return nil
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
+		return nil
+	}
+	return &notifier{fd: fd}
+}
+
+// done says "ok" when the command started, and closes the descriptor.
+func (n *notifier) done(ok bool) {
+	if n == nil {
+		return
+	}
+	if ok {
+		_, _ = unix.Write(n.fd, []byte("ok\n"))
+	}
+	_ = unix.Close(n.fd)
 }
 
 // inForeground reports whether stdin is bai-init's controlling terminal

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -527,4 +528,50 @@ exit 5`
 		t.Errorf("started.json pid = %d, want %d (the pid inside the namespace)", st.PID, nsPID)
 	}
 	checkNoTemp(t, dir)
+}
+
+// TestNotifyFD: "ok" then EOF on the notify pipe once the command runs,
+// the command does not inherit the descriptor, and a command that cannot
+// start gives EOF alone.
+func TestNotifyFD(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		argv []string
+		want string
+	}{
+		// The shell looks at its own descriptor 3: it must not be open.
+		{"started", []string{"sh", "-c", "readlink /proc/$$/fd/3 2>/dev/null || echo closed"}, "ok\n"},
+		{"not found", []string{filepath.Join(t.TempDir(), "missing")}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			dir := t.TempDir()
+			args := append([]string{"--status-dir", dir, "--notify-fd", "3", "--"}, tc.argv...)
+			cmd := exec.Command(binPath, args...)
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = &out, &out, []*os.File{w}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			if err := r.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatalf("read notify pipe: %v", err)
+			}
+			_ = cmd.Wait()
+			if string(got) != tc.want {
+				t.Errorf("notify pipe said %q, want %q", got, tc.want)
+			}
+			if tc.want != "" && out.String() != "closed\n" {
+				t.Errorf("the command inherited the notify descriptor: %q", out.String())
+			}
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // milli is the number of cpu units in one core: cpu amounts are kept in
@@ -17,7 +18,10 @@ const milli = 1000
 // str(Decimal) writes for finite values, without a sign (checked apart, to
 // say "negative"). The exponent is kept short so that no amount can ask for
 // a huge big.Rat.
-var decimalRE = regexp.MustCompile(`^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$`)
+// Compiled on first use, not at every process start.
+var decimalRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$`)
+})
 
 // errNotDecimal is returned for amounts that are not finite decimals.
 var errNotDecimal = errors.New("not a finite decimal number")
@@ -29,7 +33,7 @@ func parseDecimal(s string) (*big.Rat, error) {
 	if s != "" && (s[0] == '-' || s[0] == '+') {
 		neg, s = s[0] == '-', s[1:]
 	}
-	if !decimalRE.MatchString(s) {
+	if !decimalRE().MatchString(s) {
 		return nil, errNotDecimal
 	}
 	r, ok := new(big.Rat).SetString(s)

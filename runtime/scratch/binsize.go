@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // scales are the binary-size suffixes, each 1024 times the one before, as
@@ -57,7 +58,8 @@ func formatScaled(n int64, i int) string {
 }
 
 // sizeNumberRE is the number part of a binary size.
-var sizeNumberRE = regexp.MustCompile(`^(\d+(\.\d*)?|\.\d+)$`)
+// Compiled on first use, not at every process start.
+var sizeNumberRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d+(\.\d*)?|\.\d+)$`) })
 
 // sizeEndings are the unit words a binary size may end with, after its
 // scale letter, tried in this order as upstream does.
@@ -99,7 +101,7 @@ func ParseBinarySize(s string) (int64, error) {
 		shift = 10 * uint(i+1)
 	}
 	num = strings.TrimSpace(num)
-	if !sizeNumberRE.MatchString(num) {
+	if !sizeNumberRE().MatchString(num) {
 		return 0, fmt.Errorf("parse binary size %q: not a non-negative decimal", s)
 	}
 	r, ok := new(big.Rat).SetString(num)

@@ -23,6 +23,10 @@ const (
 	InitTarget = "/opt/kernel/bai-init"
 	// StatusTarget is the directory where the init writes the exit status (rw).
 	StatusTarget = "/opt/kernel/status"
+	// NotifyFD is the descriptor on which the init says "ok" once the
+	// command runs (and which it closes either way): the runtime passes a
+	// pipe there so that it waits for the start without polling.
+	NotifyFD = 3
 )
 
 // Defaults applied by Build.
@@ -95,7 +99,7 @@ type Input struct {
 	Localtime string
 	// InitPath is the host path of the agent's static init, bound at
 	// InitTarget. When set, the process is
-	// [InitTarget --status-dir StatusTarget -- args...] and StatusDir is
+	// [InitTarget --status-dir StatusTarget --notify-fd 3 -- args...] and StatusDir is
 	// required; "" runs args directly.
 	InitPath string
 	// StatusDir is the host directory bound read-write at StatusTarget.
@@ -197,7 +201,7 @@ func processArgs(in Input) ([]string, error) {
 	if in.InitPath == "" {
 		return args, nil
 	}
-	return slices.Concat([]string{InitTarget, "--status-dir", StatusTarget, "--"}, args), nil
+	return slices.Concat([]string{InitTarget, "--status-dir", StatusTarget, "--notify-fd", strconv.Itoa(NotifyFD), "--"}, args), nil
 }
 
 // processEnv merges HOSTNAME, the image's env and in.Env by key, keeping

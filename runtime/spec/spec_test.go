@@ -180,7 +180,7 @@ func TestBuildArgs(t *testing.T) {
 		{name: "args win", args: []string{"a", "b"}, image: image.Config{Entrypoint: []string{"e"}, Cmd: []string{"c"}}, want: []string{"a", "b"}},
 		{name: "entrypoint and cmd", image: image.Config{Entrypoint: []string{"e", "-x"}, Cmd: []string{"c"}}, want: []string{"e", "-x", "c"}},
 		{name: "cmd only", image: image.Config{Cmd: []string{"c"}}, want: []string{"c"}},
-		{name: "wrapped by init", args: []string{"a"}, init: true, want: []string{InitTarget, "--status-dir", StatusTarget, "--", "a"}},
+		{name: "wrapped by init", args: []string{"a"}, init: true, want: []string{InitTarget, "--status-dir", StatusTarget, "--notify-fd", "3", "--", "a"}},
 		{name: "nothing to run", wantError: "Args: empty"},
 		{name: "empty program", args: []string{"", "x"}, wantError: "Args[0]: empty"},
 	} {
