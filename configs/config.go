@@ -85,15 +85,17 @@ func Default() *Config {
 			},
 		},
 		Container: Container{
-			KernelUID:         -1,
-			KernelGID:         -1,
-			PortRange:         [2]int{30000, 31000},
-			PortReuseCooldown: Duration(60 * time.Second),
-			StatsType:         "docker",
-			SandboxType:       "docker",
-			JailArgs:          []string{},
-			ScratchType:       "hostdir",
-			ScratchRoot:       varBase + "/scratches", // upstream: ./scratches
+			KernelUID:          -1,
+			KernelGID:          -1,
+			PortRange:          [2]int{30000, 31000},
+			PortReuseCooldown:  Duration(60 * time.Second),
+			StatsType:          "docker",
+			SandboxType:        "docker",
+			JailArgs:           []string{},
+			ScratchType:        "hostdir",
+			ScratchRoot:        varBase + "/scratches", // upstream: ./scratches
+			BridgeSubnet:       "10.230.0.0/16",
+			SessionNetworkPool: "10.240.0.0/16",
 		},
 		Resource: Resource{
 			ReservedCPU:     1,

@@ -38,6 +38,13 @@ type Container struct {
 	// ScratchNFSOptions are the NFS mount options of k8s-nfs scratches.
 	ScratchNFSOptions string `toml:"scratch-nfs-options"`
 	// AlternativeBridge, when set, is the network bridge kernels attach to
-	// instead of the default one.
+	// instead of the default one ("bai0"); the agent creates it if missing.
 	AlternativeBridge string `toml:"alternative-bridge"`
+	// BridgeSubnet is the IPv4 subnet of the kernels' bridge (not an
+	// upstream key: Docker chose its own). It must not collide with a host
+	// route.
+	BridgeSubnet string `toml:"bridge-subnet"`
+	// SessionNetworkPool is the IPv4 range cut into /24 subnets for session
+	// networks (create_local_network; not an upstream key).
+	SessionNetworkPool string `toml:"session-network-pool"`
 }

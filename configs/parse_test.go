@@ -244,6 +244,15 @@ func TestParseProblems(t *testing.T) {
 			want: []string{`agent.toml:2:11: agent.backend: invalid value "podman"; allowed: docker, kubernetes, dummy`},
 		},
 		{
+			name: "bad kernel subnets",
+			doc:  "[container]\nbridge-subnet = \"10.230.0.1/16\"\nsession-network-pool = \"fd00::/64\"\nalternative-bridge = \"a-bridge-name-too-long\"\n",
+			want: []string{
+				`agent.toml:2:17: container.bridge-subnet: "10.230.0.1/16" has host bits set (did you mean 10.230.0.0/16?)`,
+				`agent.toml:3:24: container.session-network-pool: "fd00::/64" is not IPv4`,
+				`agent.toml:4:22: container.alternative-bridge: "a-bridge-name-too-long" is not a usable interface name (at most 15 characters, no '/', space or NUL)`,
+			},
+		},
+		{
 			name: "jail sandbox",
 			doc:  "[container]\nsandbox-type = \"jail\"\n",
 			want: []string{`agent.toml:2:16: container.sandbox-type: "jail" is not supported by this agent; use "docker"`},

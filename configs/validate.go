@@ -186,6 +186,27 @@ func validateContainer(c *checker, ct *Container) {
 		c.add("container.scratch-type", `"k8s-nfs" is not supported by this agent (it needs the kubernetes backend)`)
 	}
 	c.required("container.scratch-root", ct.ScratchRoot, "")
+	c.ipv4Prefix("container.bridge-subnet", ct.BridgeSubnet, 8, 28)
+	c.ipv4Prefix("container.session-network-pool", ct.SessionNetworkPool, 8, 24)
+	if b := ct.AlternativeBridge; b != "" && (len(b) > 15 || strings.ContainsAny(b, "/ \x00") || b == "." || b == ".." || b == "all" || b == "default") {
+		c.add("container.alternative-bridge", "%q is not a usable interface name (at most 15 characters, no '/', space or NUL)", b)
+	}
+}
+
+// ipv4Prefix checks that v is an IPv4 subnet ("10.230.0.0/16") with a
+// prefix length in [minBits, maxBits].
+func (c *checker) ipv4Prefix(key, v string, minBits, maxBits int) {
+	p, err := netip.ParsePrefix(v)
+	switch {
+	case err != nil:
+		c.add(key, "%q is not a subnet like 10.230.0.0/16", v)
+	case !p.Addr().Is4():
+		c.add(key, "%q is not IPv4", v)
+	case p.Bits() < minBits || p.Bits() > maxBits:
+		c.add(key, "prefix length /%d is outside /%d to /%d", p.Bits(), minBits, maxBits)
+	case p.Masked() != p:
+		c.add(key, "%q has host bits set (did you mean %s?)", v, p.Masked())
+	}
 }
 
 func validateResource(c *checker, r *Resource) {

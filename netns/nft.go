@@ -63,6 +63,10 @@ type Publisher struct {
 	conn  *nftables.Conn
 	table *nftables.Table
 	dnat  []*nftables.Chain // prerouting, output
+	post  *nftables.Chain   // postrouting: masquerade
+	// forward and bridges isolate the agent's segments (isolate.go).
+	forward *nftables.Chain
+	bridges *nftables.Set
 	// known indexes the published mappings as last read from or written to
 	// the kernel; nil means unknown (read again before use). A key whose
 	// rules are not one identical rule per DNAT chain maps to the zero
@@ -99,12 +103,20 @@ func NewPublisher(o PublisherOptions) (*Publisher, error) {
 		nat(chainOutput, nftables.ChainHookOutput, nftables.ChainPriorityNATDest),
 	}
 	post := nat(chainPostrouting, nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource)
+	p.post = post
+	p.addIsolationChain()
+	if err := conn.AddSet(p.bridges, nil); err != nil {
+		_ = conn.CloseLasting()
+		return nil, fmt.Errorf("new publisher: %w", err)
+	}
+	// The masquerade rules are rewritten; session segments add theirs
+	// again when the runtime reopens them (AddSegment).
 	conn.FlushChain(post)
 	tag := userdata.AppendString(nil, userdata.TypeComment, "backendai masquerade")
 	if o.Bridge != "" {
 		conn.AddRule(&nftables.Rule{Table: p.table, Chain: post, Exprs: masqExprs(nftLoopback, o.Bridge, true), UserData: tag})
 	}
-	if o.Subnet.IsValid() {
+	if o.Subnet.IsValid() && o.Bridge == "" {
 		conn.AddRule(&nftables.Rule{Table: p.table, Chain: post, Exprs: masqExprs(o.Subnet, o.Bridge, false), UserData: tag})
 	}
 	if err := conn.Flush(); err != nil {
@@ -115,6 +127,10 @@ func NewPublisher(o PublisherOptions) (*Publisher, error) {
 		if err := os.WriteFile(routeLocalnetPath(o.Bridge), []byte("1"), 0o644); err != nil {
 			_ = conn.CloseLasting()
 			return nil, fmt.Errorf("new publisher: enable route_localnet: %w", err)
+		}
+		if err := p.AddSegment(o.Bridge, o.Subnet); err != nil {
+			_ = conn.CloseLasting()
+			return nil, fmt.Errorf("new publisher: %w", err)
 		}
 	}
 	return p, nil

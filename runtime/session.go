@@ -66,6 +66,7 @@ func (m *Manager) CreateNetwork(ctx context.Context, name string) error {
 	h := sha256.Sum256([]byte(name))
 	s := &sessionNet{Name: name, Bridge: "bais" + hex.EncodeToString(h[:4]), Subnet: subnet}
 	if err := m.openSession(s); err != nil {
+		m.closeSession(s)
 		return fmt.Errorf("create network %s: %w", name, err)
 	}
 	b, _ := json.Marshal(s)
@@ -73,7 +74,7 @@ func (m *Manager) CreateNetwork(ctx context.Context, name string) error {
 		return fmt.Errorf("create network %s: %w", name, err)
 	}
 	if err := os.WriteFile(filepath.Join(m.sessionsDir(), name+".json"), b, 0o600); err != nil {
-		_ = s.br.Remove()
+		m.closeSession(s)
 		return fmt.Errorf("create network %s: %w", name, err)
 	}
 	m.sessions[name] = s
@@ -87,13 +88,35 @@ func (m *Manager) openSession(s *sessionNet) error {
 	if err != nil {
 		return err
 	}
+	s.br = br
 	pinDir := filepath.Dir(m.o.Networking.Bridge.PinPath("x"))
 	mgr, err := netns.NewManager(br, netns.Options{PinDir: pinDir, StateDir: filepath.Join(m.sessionsDir(), s.Name, "leases")})
 	if err != nil {
 		return err
 	}
-	s.br, s.mgr = br, mgr
+	s.mgr = mgr
+	// Isolated from the agent's other bridges; egress masqueraded.
+	if p := m.o.Networking.Publisher; p != nil {
+		if err := p.AddSegment(s.Bridge, s.Subnet); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// closeSession undoes a session network's creation that failed half-way:
+// its bridge and rules go (best effort, logged).
+func (m *Manager) closeSession(s *sessionNet) {
+	if s.br != nil {
+		if err := s.br.Remove(); err != nil {
+			m.log.Warn("remove the bridge of a failed session network", "network", s.Name, "bridge", s.Bridge, "err", err)
+		}
+	}
+	if p := m.o.Networking.Publisher; p != nil {
+		if err := p.RemoveSegment(s.Bridge); err != nil {
+			m.log.Warn("remove the rules of a failed session network", "network", s.Name, "bridge", s.Bridge, "err", err)
+		}
+	}
 }
 
 // DestroyNetwork removes a session network that no kernel uses any more.
@@ -110,6 +133,11 @@ func (m *Manager) DestroyNetwork(ctx context.Context, name string) error {
 	m.bg.Wait() // detaches of its last members
 	if err := s.br.Remove(); err != nil {
 		return fmt.Errorf("destroy network %s: %w", name, err)
+	}
+	if p := m.o.Networking.Publisher; p != nil {
+		if err := p.RemoveSegment(s.Bridge); err != nil {
+			return fmt.Errorf("destroy network %s: %w", name, err)
+		}
 	}
 	_ = os.RemoveAll(filepath.Join(m.sessionsDir(), name))
 	if err := os.Remove(filepath.Join(m.sessionsDir(), name+".json")); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +18,20 @@ import (
 
 // TestPrivilegedSessionNetwork: two kernels of one session network reach
 // each other by hostname; a kernel on the agent's bridge cannot reach
-// them; the network goes only when its last member has.
+// them, with the host forwarding IPv4 (as kernel egress needs), because
+// of the agent's forward rules: without them it can; the network goes
+// only when its last member has, and its rules with it.
 func TestPrivilegedSessionNetwork(t *testing.T) {
 	testenv.RequirePrivileged(t)
+	const ipForward = "/proc/sys/net/ipv4/ip_forward"
+	prev, err := os.ReadFile(ipForward)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.WriteFile(ipForward, prev, 0o644) })
+	if err := os.WriteFile(ipForward, []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	e := newEnv(t)
 	withNetworking(t, e)
 	e.opts.Networking.SessionPool = netip.MustParsePrefix("10.234.0.0/20")
@@ -59,6 +72,22 @@ func TestPrivilegedSessionNetwork(t *testing.T) {
 	if code, out := run("k-other", "ping -c 1 -W 1 "+mainSt.Net.IP); code == 0 {
 		t.Fatalf("a kernel on another network reached main1:\n%s", out)
 	}
+	// The control: the same ping passes once the session bridge's rules
+	// are gone, so the rules (not a missing route) are what isolates.
+	pub := e.opts.Networking.Publisher
+	bridge := m.sessions["sess1"].Bridge
+	if err := pub.RemoveSegment(bridge); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run("k-other", "ping -c 1 -W 2 "+mainSt.Net.IP); code != 0 {
+		t.Fatalf("without the isolation rules the ping still fails (%d), so the test proves nothing:\n%s", code, out)
+	}
+	if err := pub.AddSegment(bridge, m.sessions["sess1"].Subnet); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run("k-other", "ping -c 1 -W 1 "+mainSt.Net.IP); code == 0 {
+		t.Fatalf("isolation restored, but the kernel on another network reached main1:\n%s", out)
+	}
 	if err := m.DestroyNetwork(t.Context(), "sess1"); !errors.Is(err, ErrFailedPrecondition) {
 		t.Fatalf("destroy of a network in use: %v", err)
 	}
@@ -73,6 +102,9 @@ func TestPrivilegedSessionNetwork(t *testing.T) {
 	}
 	if err := m.DestroyNetwork(t.Context(), "sess1"); err != nil {
 		t.Fatal(err)
+	}
+	if segs, err := pub.Segments(); err != nil || slices.Contains(segs, bridge) {
+		t.Errorf("segment rules after the network went: %v %v", segs, err)
 	}
 	links, _ := netlink.LinkList()
 	for _, l := range links {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -13,28 +14,36 @@ import (
 	"github.com/baiagent/agent/runtime"
 )
 
-// The agent's bridge and nftables table. No agent.toml key names them
-// (upstream used Docker's bridge); the subnet is checked against the
-// host's routes when the bridge is set up.
+// The agent's default bridge and its nftables table. container.
+// alternative-bridge names another bridge; container.bridge-subnet and
+// container.session-network-pool give the subnets (checked against the
+// host's routes when the bridge is set up).
 const (
 	bridgeName = "bai0"
 	nftTable   = netns.DefaultTable
 )
 
-// bridgeSubnet is the kernels' subnet (the tests use 10.231-10.233.x.0/24).
-func bridgeSubnet() netip.Prefix { return netip.MustParsePrefix("10.230.0.0/16") }
-
-// sessionPool holds the /24 subnets of session networks.
-func sessionPool() netip.Prefix { return netip.MustParsePrefix("10.240.0.0/16") }
-
 // newNetworking sets up the bridge, the namespace manager, the port pool
-// over container.port-range and the agent's nftables table.
-func newNetworking(ctx context.Context, cfg *configs.Config, stateDir string) (*runtime.Networking, error) {
+// over container.port-range and the agent's nftables table, and turns the
+// host's IPv4 forwarding on (kernel egress is masqueraded; the agent's
+// forward rules keep its bridges apart).
+func newNetworking(ctx context.Context, cfg *configs.Config, log *slog.Logger, stateDir string) (*runtime.Networking, error) {
 	bind, err := bindHost(ctx, cfg.Container.BindHost)
 	if err != nil {
 		return nil, err
 	}
-	br, err := netns.EnsureBridge(netns.BridgeConfig{Name: bridgeName, Subnet: bridgeSubnet()})
+	subnet, err := netip.ParsePrefix(cfg.Container.BridgeSubnet)
+	if err != nil {
+		return nil, fmt.Errorf("container.bridge-subnet: %w", err)
+	}
+	pool, err := netip.ParsePrefix(cfg.Container.SessionNetworkPool)
+	if err != nil {
+		return nil, fmt.Errorf("container.session-network-pool: %w", err)
+	}
+	if pool.Overlaps(subnet) {
+		return nil, fmt.Errorf("container.session-network-pool %s overlaps container.bridge-subnet %s", pool, subnet)
+	}
+	br, err := netns.EnsureBridge(netns.BridgeConfig{Name: cmpOr(cfg.Container.AlternativeBridge, bridgeName), Subnet: subnet})
 	if err != nil {
 		return nil, err
 	}
@@ -46,12 +55,17 @@ func newNetworking(ctx context.Context, cfg *configs.Config, stateDir string) (*
 	if err != nil {
 		return nil, err
 	}
+	if changed, err := netns.EnableForwarding(); err != nil {
+		log.Warn("kernels on the bridge will have no egress", "err", err)
+	} else if changed {
+		log.Info("enabled net.ipv4.ip_forward for kernel egress (the agent's forward rules isolate its bridges)")
+	}
 	pr := cfg.Container.PortRange
-	pool, err := netns.NewPortPool(pr[0], pr[1], time.Duration(cfg.Container.PortReuseCooldown), time.Now)
+	ports, err := netns.NewPortPool(pr[0], pr[1], time.Duration(cfg.Container.PortReuseCooldown), time.Now)
 	if err != nil {
 		return nil, err
 	}
-	return &runtime.Networking{Bridge: mgr, Publisher: pub, Ports: pool, BindHost: bind, SessionPool: sessionPool()}, nil
+	return &runtime.Networking{Bridge: mgr, Publisher: pub, Ports: ports, BindHost: bind, SessionPool: pool}, nil
 }
 
 // bindHost resolves container.bind-host: empty means every local address,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,6 +23,11 @@ import (
 // and table stay, as for a server; the test removes them when it made them.
 func TestPrivilegedRunPublishesPort(t *testing.T) {
 	testenv.RequirePrivileged(t)
+	// The agent turns IPv4 forwarding on for kernel egress; the host gets
+	// its own setting back.
+	if prev, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err == nil {
+		t.Cleanup(func() { _ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", prev, 0o644) })
+	}
 	_, bridgeExisted := netlink.LinkByName(bridgeName)
 	conn := &nftables.Conn{}
 	tables, _ := conn.ListTablesOfFamily(nftables.TableFamilyIPv4)

@@ -93,7 +93,7 @@ func newRuntime(ctx context.Context, cfg *configs.Config, log *slog.Logger, with
 	}
 	var networking *runtime.Networking
 	if withNet {
-		networking, err = newNetworking(ctx, cfg, runtimeStateDir(cfg))
+		networking, err = newNetworking(ctx, cfg, log, runtimeStateDir(cfg))
 		if err != nil {
 			return nil, nil, err
 		}
