@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,8 +33,15 @@ type netSpec struct {
 }
 
 // withNetworking gives the test runtime its own bridge, nftables table and
-// port range, all removed in t.Cleanup.
+// a range of 8 ports, all removed in t.Cleanup.
 func withNetworking(t *testing.T, e *env) netSpec {
+	t.Helper()
+	return withNetworkingPorts(t, e, 8)
+}
+
+// withNetworkingPorts is withNetworking with a range of that many ports: 8-port
+// ranges from 41000, larger ones from 44000.
+func withNetworkingPorts(t *testing.T, e *env, ports int) netSpec {
 	t.Helper()
 	b := make([]byte, 2)
 	_, _ = rand.Read(b)
@@ -48,7 +56,11 @@ func withNetworking(t *testing.T, e *env) netSpec {
 			t.Fatal("no free 10.233.x.0/24 subnet")
 		}
 	}
-	ns := netSpec{Bridge: "rtb" + tag, Table: "rtest" + tag, Subnet: subnet, PortLo: 41000 + int(b[1])*8, PortHi: 41000 + int(b[1])*8 + 7}
+	lo := 41000 + int(b[1])*8
+	if ports > 8 {
+		lo = 44000 + int(b[1])%8*ports
+	}
+	ns := netSpec{Bridge: "rtb" + tag, Table: "rtest" + tag, Subnet: subnet, PortLo: lo, PortHi: lo + ports - 1}
 	n, err := openNetworking(e.opts.StateDir, ns)
 	if err != nil {
 		t.Fatal(err)
@@ -263,4 +275,94 @@ func TestPrivilegedRecoverNetworkAfterAgentKill(t *testing.T) {
 	if taken := e.opts.Networking.Ports.Held("k-netrec"); len(taken) != 1 || taken[0] != st.Net.Bindings[0].HostPort {
 		t.Fatalf("pool holds %v for k-netrec", taken)
 	}
+}
+
+// TestPrivilegedNetworking200 creates 200 bridged kernels, each with a
+// published port, destroys them all, and checks that nothing of their
+// networking is left: no link on the bridge, no pinned namespace, no
+// lease, no address but the gateway's, no DNAT rule.
+func TestPrivilegedNetworking200(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	const kernels = 200
+	e := newEnv(t)
+	e.opts.CreateConcurrency = 8
+	ns := withNetworkingPorts(t, e, kernels)
+	m := e.manager(t)
+	n := e.opts.Networking
+	brLink, err := netlink.LinkByName(ns.Bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make(chan string, kernels)
+	for i := range kernels {
+		ids <- fmt.Sprintf("k-n200-%03d", i)
+	}
+	close(ids)
+	errs := make(chan error, kernels)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for id := range ids {
+				_, err := m.Create(t.Context(), CreateRequest{ID: id, Image: e.image, Slots: slots("1", "16777216"), Network: NetBridge,
+					Publish: []Publish{{ContainerPort: 8080}}, Args: []string{"sleep", "600"}})
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := countLinksOn(t, brLink.Attrs().Index); got != kernels {
+		t.Fatalf("%d veths on the bridge with %d kernels running", got, kernels)
+	}
+	if ms, err := n.Publisher.Mappings(); err != nil || len(ms) != kernels {
+		t.Fatalf("%d mappings with %d kernels running (%v)", len(ms), kernels, err)
+	}
+	for _, st := range m.List() {
+		wg.Go(func() {
+			if _, err := m.Destroy(context.Background(), st.ID, time.Millisecond); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	m.Close() // waits for the teardown behind the destroys
+
+	if got := countLinksOn(t, brLink.Attrs().Index); got != 0 {
+		t.Errorf("%d links left on the bridge", got)
+	}
+	pins, _ := os.ReadDir(filepath.Dir(n.Bridge.PinPath("x")))
+	if len(pins) != 0 {
+		t.Errorf("%d pinned namespaces left", len(pins))
+	}
+	if l := n.Bridge.IPAM().Leases(); len(l) != 0 {
+		t.Errorf("%d leases left", len(l))
+	}
+	addrs, err := netlink.AddrList(brLink, netlink.FAMILY_V4)
+	if err != nil || len(addrs) != 1 {
+		t.Errorf("bridge addresses %v (%v), want the gateway's alone", addrs, err)
+	}
+	if ms, err := n.Publisher.Mappings(); err != nil || len(ms) != 0 {
+		t.Errorf("%d mappings left (%v)", len(ms), err)
+	}
+}
+
+// countLinksOn counts the links whose master is the bridge with index br.
+func countLinksOn(t *testing.T, br int) int {
+	t.Helper()
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := 0
+	for _, l := range links {
+		if l.Attrs().MasterIndex == br {
+			c++
+		}
+	}
+	return c
 }
