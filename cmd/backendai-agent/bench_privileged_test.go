@@ -1,17 +1,24 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/baiagent/agent/netns"
 
 	"github.com/baiagent/agent/runtime/image"
 	"github.com/baiagent/agent/runtime/spec"
@@ -26,15 +33,26 @@ import (
 // profile and capabilities; without our init, which runc does not need,
 // and without rlimits, which Debian's runc 1.1.5 fails to set).
 // It reports both medians and their ratio (target: ours at most 0.6 of
-// runc's).
+// runc's). The "bridge" variant runs ours with --net bridge (namespace,
+// veth, address and routes made and removed per run) against runc joining
+// a network namespace made once beforehand, as the networking issue asks.
 func BenchmarkPrivilegedRunVsRunc(b *testing.B) {
 	testenv.RequirePrivileged(b)
+	b.Run("none", func(b *testing.B) { benchRunVsRunc(b, false) })
+	b.Run("bridge", func(b *testing.B) { benchRunVsRunc(b, true) })
+}
+
+func benchRunVsRunc(b *testing.B, bridge bool) {
 	runc, err := exec.LookPath("runc")
 	if err != nil {
 		b.Fatalf("Debian's runc is the baseline (make deps installs it): %v", err)
 	}
 	conf, env := runEnv(b)
 	dir := filepath.Dir(conf)
+	var netnsPath string
+	if bridge {
+		netnsPath = benchNetworking(b, dir)
+	}
 	store, err := image.Open(b.Context(), image.Options{Root: filepath.Join(dir, "var", "images")})
 	if err != nil {
 		b.Fatal(err)
@@ -54,6 +72,7 @@ func BenchmarkPrivilegedRunVsRunc(b *testing.B) {
 		KernelID: "runc-bench", Rootfs: filepath.Join(bundle, "rootfs"), Image: img.Config,
 		Args: []string{"sh", "-c", "echo hi"}, WorkDir: filepath.Join(bundle, "work"), ConfigDir: filepath.Join(bundle, "config"),
 		CgroupsPath: "/backendai-bench/runc", CPUs: []int{0}, CPUQuota: 1, MemoryBytes: 256 << 20, PidsLimit: 16384,
+		NetNSPath: netnsPath,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -77,7 +96,11 @@ func BenchmarkPrivilegedRunVsRunc(b *testing.B) {
 	})
 
 	oursOnce := func() time.Duration {
-		cmd := agentCmd(b, "run", "-f", conf, "--log-level", "ERROR", "bai/busybox:1.0", "--", "sh", "-c", "echo hi")
+		net := "none"
+		if bridge {
+			net = "bridge"
+		}
+		cmd := agentCmd(b, "run", "-f", conf, "--log-level", "ERROR", "--net", net, "bai/busybox:1.0", "--", "sh", "-c", "echo hi")
 		cmd.Env = append(cmd.Env, env...)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
@@ -126,4 +149,45 @@ func medianOf(d []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
+}
+
+// benchNetworking prepares the bridge variant: the agent's default bridge
+// and table (removed afterwards unless they were there before, and the
+// host's ip_forward restored), and for runc a network namespace on its own
+// bridge made once, whose pinned path it returns.
+func benchNetworking(b *testing.B, dir string) string {
+	b.Helper()
+	if prev, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err == nil {
+		b.Cleanup(func() { _ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", prev, 0o644) })
+	}
+	_, bridgeExisted := netlink.LinkByName(bridgeName)
+	conn := &nftables.Conn{}
+	tables, _ := conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	tableExisted := slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == nftTable })
+	b.Cleanup(func() {
+		if bridgeExisted != nil {
+			if l, err := netlink.LinkByName(bridgeName); err == nil {
+				_ = netlink.LinkDel(l)
+			}
+		}
+		if !tableExisted {
+			conn.DelTable(&nftables.Table{Name: nftTable, Family: nftables.TableFamilyIPv4})
+			_ = conn.Flush()
+		}
+	})
+	br, err := netns.EnsureBridge(netns.BridgeConfig{Name: "bairuncb", Subnet: netip.MustParsePrefix("10.232.250.0/24")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = br.Remove() })
+	mgr, err := netns.NewManager(br, netns.Options{PinDir: filepath.Join(dir, "runc-netns"), StateDir: filepath.Join(dir, "runc-leases")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	att, err := mgr.Attach(b.Context(), "runc-bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = mgr.Detach(context.Background(), "runc-bench") })
+	return att.NSPath
 }
