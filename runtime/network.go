@@ -194,13 +194,30 @@ func (m *Manager) teardownNetwork(ctx context.Context, id string, ns NetState) e
 // Close waits for background teardown to finish.
 func (m *Manager) Close() { m.bg.Wait() }
 
-// NetCounters returns the bytes a bridged kernel received and sent.
+// NetCounters returns the bytes a bridged kernel (on the agent's bridge
+// or a session network) received and sent. Kernels in host or none mode
+// have no counters of their own: ErrFailedPrecondition.
 func (m *Manager) NetCounters(id string) (rx, tx uint64, err error) {
 	if m.o.Networking == nil {
 		return 0, 0, fmt.Errorf("kernel %s: %w: no networking", id, ErrFailedPrecondition)
 	}
-	return m.o.Networking.Bridge.Counters(id)
+	st, err := m.Get(id)
+	if err != nil {
+		return 0, 0, err
+	}
+	if st.Net.Mode != NetBridge {
+		return 0, 0, fmt.Errorf("kernel %s: %w: network mode %q has no counters of its own", id, ErrFailedPrecondition, st.Net.Mode)
+	}
+	a, err := m.attacherFor(st.Net.Network)
+	if err != nil {
+		return 0, 0, err
+	}
+	return a.Counters(id)
 }
+
+// CgroupPath is the kernel's absolute cgroup path ("/backendai/<id>"),
+// the same in every v1 hierarchy and on v2.
+func (m *Manager) CgroupPath(id string) string { return m.cgroupPath(id) }
 
 // recoverNetwork reconciles the network with the kernels recovered: rules,
 // namespaces, links and leases of others go; the pool is restored.
