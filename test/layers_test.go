@@ -19,10 +19,11 @@ import (
 // docs/ARCHITECTURE.md say the same thing; TestArchitectureDocListsLayers
 // keeps them together.
 var allowed = map[string][]string{
-	"cmd":     {"configs", "internal", "rpc", "runtime", "cgroup", "netns", "gpu"},
-	"rpc":     {"runtime", "cgroup", "netns", "gpu"},
+	"cmd":     {"configs", "internal", "rpc", "runtime", "stats", "cgroup", "netns", "gpu"},
+	"rpc":     {"runtime", "stats", "cgroup", "netns", "gpu"},
 	"runtime": {"cgroup", "netns", "gpu"},
-	"test":    {"configs", "internal", "rpc", "runtime", "cgroup", "netns", "gpu"},
+	"stats":   {"cgroup", "netns", "gpu"},
+	"test":    {"configs", "internal", "rpc", "runtime", "stats", "cgroup", "netns", "gpu"},
 }
 
 // layerOf is the top-level folder of a module package, or "" for a package
