@@ -17,7 +17,7 @@ export GOFLAGS     := -tags=$(TAGS)
 
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: help deps build run test test-unit test-privileged test-vm test-gpu bench lint check clean
+.PHONY: help deps build run test test-unit fuzz test-privileged test-vm test-gpu bench lint check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -43,8 +43,18 @@ else
 	@echo "!! not root: privileged tier and VM lane NOT run (run make test as root)" >&2
 endif
 
-test-unit: ## unit tests: no root, no GPU (gated tiers skip with a message)
+test-unit: ## unit tests: no root, no GPU (gated tiers skip with a message), then short fuzz runs
 	$(GO) test -count=1 ./...
+	$(MAKE) fuzz
+
+FUZZTIME ?= 3s
+fuzz: ## every Fuzz* target for FUZZTIME (default 3s) each; a crasher fails and is kept in testdata/fuzz
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | cut -d' ' -f2); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -parallel 1 $$pkg >/dev/null || \
+	      { echo "!! $$f found a failure (see $$dir/testdata/fuzz/$$f)"; exit 1; }; \
+	  done; done
 
 test-privileged: ## TestPrivileged* as root; fails when not root or when none ran
 	@set -o pipefail; AGENT_TEST_PRIVILEGED=1 $(GO) test -count=1 -v -run '^TestPrivileged' ./... | tee .privileged.log
@@ -63,6 +73,7 @@ bench: ## benchmarks, each printing its figure or its ratio against the named ba
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'PullVsSkopeoUmoci' -benchtime 3x -timeout 30m ./runtime/image/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'RunVsRunc' -benchtime 10x ./cmd/backendai-agent/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'Attach|Publish' -benchtime 50x ./netns/
+	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'Sweep200' -benchtime 5x ./cgroup/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'CreateToRunning' -benchtime 50x ./runtime/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'Concurrent64' -benchtime 1x -timeout 20m ./runtime/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'Restart200' -benchtime 3x -timeout 20m ./runtime/

@@ -83,7 +83,7 @@
 //     oom_kills (ACCUMULATION count), and, where the kernel has PSI,
 //     cpu_pressure, mem_pressure and io_pressure (GAUGE "percent", the
 //     "some" avg10 share of stalled time against 100, stats avg and max).
-//     They keep an absent capacity null. io_read and io_write are left out
-//     while the cgroup accounts no block I/O, where upstream's cgroup read
-//     would fail the kernel's whole sample.
+//     They keep an absent capacity null. io_read and io_write are 0 while
+//     the cgroup lists no block device (as upstream's sum of an empty
+//     blkio file); KernelReading.IOAccounted says so.
 package stats

@@ -16,8 +16,9 @@ type KernelReading struct {
 	// MemUsed is the memory in use in bytes (charged memory minus the
 	// inactive page cache); MemLimit is the limit, 0 for unlimited.
 	MemUsed, MemLimit uint64
-	// IORead and IOWrite are the block I/O bytes; they count only when
-	// IOAccounted is set (the cgroup accounts I/O at all).
+	// IORead and IOWrite are the block I/O bytes. IOAccounted says the
+	// cgroup listed a device at all; without, io_read and io_write are
+	// still reported (0), as upstream reports an empty blkio file.
 	IORead, IOWrite uint64
 	IOAccounted     bool
 	// NetRx and NetTx are the bytes the kernel received and sent.
@@ -114,19 +115,19 @@ func kernelObservations(r KernelReading) []observation {
 			upstream: true,
 		},
 	}
-	if r.IOAccounted {
-		obs = append(obs,
-			observation{
-				spec:     Spec{Key: KeyIORead, Type: Gauge, UnitHint: UnitBytes, StatsFilter: []string{"rate"}},
-				measure:  Measurement{Value: DecimalFromUint(r.IORead)},
-				upstream: true,
-			},
-			observation{
-				spec:     Spec{Key: KeyIOWrite, Type: Gauge, UnitHint: UnitBytes, StatsFilter: []string{"rate"}},
-				measure:  Measurement{Value: DecimalFromUint(r.IOWrite)},
-				upstream: true,
-			})
-	}
+	// Always there, as upstream sums whatever the blkio files list (0
+	// when they list nothing); IOAccounted stays in the raw reading.
+	obs = append(obs,
+		observation{
+			spec:     Spec{Key: KeyIORead, Type: Gauge, UnitHint: UnitBytes, StatsFilter: []string{"rate"}},
+			measure:  Measurement{Value: DecimalFromUint(r.IORead)},
+			upstream: true,
+		},
+		observation{
+			spec:     Spec{Key: KeyIOWrite, Type: Gauge, UnitHint: UnitBytes, StatsFilter: []string{"rate"}},
+			measure:  Measurement{Value: DecimalFromUint(r.IOWrite)},
+			upstream: true,
+		})
 	obs = append(obs,
 		observation{
 			spec:     Spec{Key: KeyNetRx, Type: Rate, UnitHint: UnitBPS, Current: CurrentRate},

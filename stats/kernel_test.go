@@ -115,12 +115,16 @@ func TestKernelStatsCapacities(t *testing.T) {
 
 func TestKernelStatsOptionalSources(t *testing.T) {
 	k := NewKernelStats()
-	k.Update(at(0), KernelReading{IORead: 99, IOAccounted: false})
+	k.Update(at(0), KernelReading{IOAccounted: false})
 	m := k.Metrics()
-	for _, key := range []string{KeyIORead, KeyIOWrite, KeyCPUPressure, KeyMemPressure, KeyIOPressure} {
+	for _, key := range []string{KeyCPUPressure, KeyMemPressure, KeyIOPressure} {
 		if _, ok := m[key]; ok {
 			t.Errorf("%s reported without its source", key)
 		}
+	}
+	// I/O as upstream: an empty blkio file reads as 0.
+	if got := m[KeyIORead]["current"]; got != "0" {
+		t.Errorf("io_read without accounting = %v, want 0", got)
 	}
 	k.Update(at(1), KernelReading{IORead: 100, IOAccounted: true, HasPSI: true, CPUPressure: 2})
 	m = k.Metrics()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -119,9 +120,14 @@ func TestServerLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatalf("GET %s: %v\n%s", path, err, out.String())
 		}
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET %s = %d", path, resp.StatusCode)
+		}
+		// The node's metrics are there from the start.
+		if path == "/metrics" && (!strings.Contains(string(body), "backendai_node_mem ") || !strings.Contains(string(body), `backendai_device_cpu_util{device="0"}`)) {
+			t.Errorf("/metrics lacks the node's metrics:\n%s", body)
 		}
 	}
 

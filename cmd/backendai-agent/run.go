@@ -16,7 +16,7 @@ import (
 )
 
 const runUsage = `usage: backendai-agent run [--cpu N] [--mem SIZE] [--scratch hostdir|memory|hostfile] [--scratch-size SIZE]
-                           [--net none|bridge|host] [--publish CPORT]... IMAGE [-- CMD ARGS...]
+                           [--net none|bridge|host] [--publish CPORT]... [--stats] IMAGE [-- CMD ARGS...]
 `
 
 // intList is a repeatable integer flag.
@@ -43,6 +43,8 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	netMode := fs.String("net", "none", "network: none (loopback only), bridge (own namespace on the agent's bridge) or host")
 	var publish intList
 	fs.Var(&publish, "publish", "container port to publish on container.bind-host (bridge; repeatable)")
+	withStats := fs.Bool("stats", false, "print the kernel's metrics (upstream's MetricValue form) and raw totals as one JSON line on stderr when it exits")
+	statsInterval := fs.Duration("stats-interval", 500*time.Millisecond, "how often --stats samples the kernel")
 	var cmdArgs []string
 	for i, a := range args {
 		if a == "--" {
@@ -109,7 +111,16 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	for _, b := range st.Net.Bindings {
 		fmt.Fprintf(stderr, "published %d -> %s:%d\n", b.ContainerPort, b.HostIP, b.HostPort)
 	}
+	var ks *kernelStatsRun
+	if *withStats {
+		if ks, err = startKernelStats(m, id, max(*statsInterval, 10*time.Millisecond)); err != nil {
+			fmt.Fprintf(stderr, "backendai-agent run: stats: %v\n", err)
+		}
+	}
 	code := streamUntilExit(ctx, m, id, stdout)
+	if ks != nil {
+		ks.finish(stderr)
+	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if _, err := m.Destroy(dctx, id, 2*time.Second); err != nil {

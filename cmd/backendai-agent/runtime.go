@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/baiagent/agent/cgroup"
 	"github.com/baiagent/agent/configs"
 	"github.com/baiagent/agent/runtime"
 	"github.com/baiagent/agent/runtime/alloc"
@@ -114,6 +115,13 @@ func newRuntime(ctx context.Context, cfg *configs.Config, log *slog.Logger, with
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	// On cgroup v1 (kernel 6.10+) block I/O is accounted only on disks
+	// with a throttle rule: the agent's own root gets one that never bites.
+	if devs, err := cgroup.EnableV1IOAccounting("", m.CgroupPath("")); err != nil {
+		log.Warn("cgroup v1 block I/O accounting not enabled: io_read/io_write may stay 0", "err", err)
+	} else if len(devs) > 0 {
+		log.Debug("cgroup v1 block I/O accounting enabled", "devices", devs)
 	}
 	return m, store, nil
 }

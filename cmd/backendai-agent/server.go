@@ -71,10 +71,19 @@ func (s *server) run(ctx context.Context) error {
 		}
 	}()
 
+	// Stats: node metrics now; kernels once the runtime is served here.
+	col, err := newCollector(s.cfg, nil, s.log.With("component", "stats"))
+	if err != nil {
+		return err
+	}
+	col.SweepNode()
+	reg := daemon.NewRegistry(version)
+	reg.MustRegister(col.Prometheus())
 	httpSrv, err := daemon.NewHTTPServer(daemon.HTTPOptions{
-		Addr:    s.cfg.Agent.InternalAddr.String(),
-		Version: version,
-		Logger:  s.log.With("component", "http"),
+		Addr:     s.cfg.Agent.InternalAddr.String(),
+		Version:  version,
+		Logger:   s.log.With("component", "http"),
+		Registry: reg,
 	})
 	if err != nil {
 		return err
@@ -82,6 +91,7 @@ func (s *server) run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(httpSrv.Serve)
+	g.Go(func() error { col.Run(gctx); return nil })
 	g.Go(func() error { return notifier.RunWatchdog(gctx, nil) })
 
 	httpSrv.SetReady(true)
