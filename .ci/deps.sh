@@ -5,8 +5,8 @@
 #   .ci/deps.sh test    plus what the privileged tier and VM lane need
 set -euo pipefail
 
-build_pkgs=(gcc libc6-dev pkg-config libseccomp-dev)
-test_pkgs=(qemu-system-x86 busybox-static xz-utils nftables iproute2 docker-registry debootstrap skopeo umoci runc)
+build_pkgs=(gcc libc6-dev pkg-config libseccomp-dev libzmq3-dev)
+test_pkgs=(qemu-system-x86 busybox-static xz-utils nftables iproute2 docker-registry debootstrap skopeo umoci runc redis-server python3-msgpack)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-test}" = test ]; then
