@@ -74,6 +74,7 @@ bench: ## benchmarks, each printing its figure or its ratio against the named ba
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'RunVsRunc' -benchtime 10x ./cmd/backendai-agent/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'Attach|Publish' -benchtime 50x ./netns/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'Sweep200' -benchtime 5x ./cgroup/
+	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'CollectorSweep200' -benchtime 200x ./stats/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'CreateToRunning' -benchtime 50x ./runtime/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'Concurrent64' -benchtime 1x -timeout 20m ./runtime/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'Restart200' -benchtime 3x -timeout 20m ./runtime/

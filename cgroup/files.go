@@ -24,7 +24,14 @@ type statFile struct {
 	// ioFallback marks a block I/O file that is read only when the ones
 	// before it listed no device.
 	ioFallback bool
+	// limit marks a file that holds only a limit (memory, pids): the
+	// agent sets limits at create, so a Reader re-reads them only every
+	// limitEvery reads and keeps them in between.
+	limit bool
 }
+
+// limitEvery is how often (in reads) a Reader re-reads the limit files.
+const limitEvery = 8
 
 // statFiles returns the files that Read reads in mode, the anchor first.
 // A sweep needs each of them; nothing else is read.
@@ -34,12 +41,12 @@ func statFiles(mode Mode) []statFile {
 		return []statFile{
 			{name: "cpu.stat", parse: parseCPUStatV2, anchor: true},
 			{name: "memory.current", parse: parseMemoryCurrent},
-			{name: "memory.max", parse: parseMemoryMax},
+			{name: "memory.max", parse: parseMemoryMax, limit: true},
 			{name: "memory.stat", parse: parseMemoryStatV2},
 			{name: "memory.events", parse: parseMemoryEvents},
 			{name: "io.stat", parse: parseIOStat},
 			{name: "pids.current", parse: parsePidsCurrent},
-			{name: "pids.max", parse: parsePidsMax},
+			{name: "pids.max", parse: parsePidsMax, limit: true},
 			{name: "cpu.pressure", parse: parseCPUPressure, hideable: true},
 			{name: "memory.pressure", parse: parseMemoryPressure, hideable: true},
 			{name: "io.pressure", parse: parseIOPressure, hideable: true},
@@ -49,7 +56,7 @@ func statFiles(mode Mode) []statFile {
 			{controller: "cpuacct", name: "cpuacct.usage", parse: parseCPUAcctUsage, anchor: true},
 			{controller: "cpu", name: "cpu.stat", parse: parseCPUStatV1},
 			{controller: "memory", name: "memory.usage_in_bytes", parse: parseMemoryUsageV1},
-			{controller: "memory", name: "memory.limit_in_bytes", parse: parseMemoryLimitV1},
+			{controller: "memory", name: "memory.limit_in_bytes", parse: parseMemoryLimitV1, limit: true},
 			{controller: "memory", name: "memory.stat", parse: parseMemoryStatV1},
 			{controller: "memory", name: "memory.oom_control", parse: parseOOMControl},
 			// blk-throttle accounts the bios of the cgroup itself (since
@@ -59,7 +66,7 @@ func statFiles(mode Mode) []statFile {
 			{controller: "blkio", name: "blkio.throttle.io_service_bytes", parse: blkioParser("blkio.throttle.io_service_bytes")},
 			{controller: "blkio", name: "blkio.io_service_bytes_recursive", parse: blkioParser("blkio.io_service_bytes_recursive"), ioFallback: true},
 			{controller: "pids", name: "pids.current", parse: parsePidsCurrent},
-			{controller: "pids", name: "pids.max", parse: parsePidsMax},
+			{controller: "pids", name: "pids.max", parse: parsePidsMax, limit: true},
 		}
 	}
 	return nil

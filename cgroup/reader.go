@@ -23,6 +23,10 @@ type Reader struct {
 	files  []openFile
 	buf    []byte
 	closed bool
+	// reads counts the Reads; the limit files are read on every
+	// limitEvery-th, and memLimit and pidsLimit keep them in between.
+	reads               int
+	memLimit, pidsLimit uint64
 }
 
 // openFile is a statFile opened by a Reader.
@@ -85,7 +89,10 @@ func OpenMode(root, path string, mode Mode) (*Reader, error) {
 	return r, nil
 }
 
-// Read fills s with a new reading, resetting every field first. When the
+// Read fills s with a new reading, resetting every field first. The limit
+// files (memory and pids limits) are read on the first Read and every
+// 8th after it (or after RefreshLimits); the Reads in between report the
+// limits last read. When the
 // cgroup has disappeared since Open (its kernel ended), the error matches
 // ErrGone; the Reader should then be closed. After an error s holds a
 // partial reading.
@@ -94,9 +101,11 @@ func (r *Reader) Read(s *Sample) error {
 		return fmt.Errorf("read cgroup %s: reader is closed", r.cgroup)
 	}
 	*s = Sample{}
+	fresh := r.reads%limitEvery == 0
+	r.reads++
 	for i := 0; i < len(r.files); i++ {
 		f := &r.files[i]
-		if f.ioFallback && s.IOAccounted {
+		if f.ioFallback && s.IOAccounted || f.limit && !fresh {
 			continue
 		}
 		b, err := r.pread(f.fd)
@@ -114,8 +123,17 @@ func (r *Reader) Read(s *Sample) error {
 			return fmt.Errorf("read cgroup %s: %w", filepath.Dir(f.path), err)
 		}
 	}
+	if fresh {
+		r.memLimit, r.pidsLimit = s.MemoryLimit, s.PidsLimit
+	} else {
+		s.MemoryLimit, s.PidsLimit = r.memLimit, r.pidsLimit
+	}
 	return nil
 }
+
+// RefreshLimits makes the next Read re-read the limit files (after the
+// agent changed a kernel's limits).
+func (r *Reader) RefreshLimits() { r.reads = 0 }
 
 // Close closes the Reader's files. Read fails after Close.
 func (r *Reader) Close() error {

@@ -73,6 +73,7 @@ func TestReaderV2(t *testing.T) {
 
 	// The same descriptors see new content: Read preads from offset 0.
 	fakeCgroup(t, root, map[string]string{"memory.max": "max\n", "pids.current": "6"})
+	r.RefreshLimits() // limits are kept between reads otherwise
 	if err := r.Read(&s); err != nil {
 		t.Fatal(err)
 	}

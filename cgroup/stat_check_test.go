@@ -44,6 +44,11 @@ func checkStatReader(t *testing.T, cg *statTestCgroup, test string) {
 		cg.write(t, "", "memory.max", "268435456")
 	}
 	cg.write(t, "pids", "pids.max", "64")
+	read("limits kept") // limits are re-read every 8th Read only
+	if s.MemoryLimit != 0 || s.PidsLimit != 0 {
+		t.Errorf("limits re-read before their turn: memory %d, pids %d", s.MemoryLimit, s.PidsLimit)
+	}
+	r.RefreshLimits()
 	read("limits set")
 	if s.MemoryLimit != limit || s.PidsLimit != 64 {
 		t.Errorf("memory limit %d, pids limit %d; want %d, 64", s.MemoryLimit, s.PidsLimit, limit)
@@ -110,13 +115,14 @@ func checkStatReader(t *testing.T, cg *statTestCgroup, test string) {
 		t.Errorf("oom kills %d, want 0", s.OOMKills)
 	}
 
-	// A limit changed while the cgroup is busy reads back at once.
+	// A limit changed while the cgroup is busy reads back on refresh.
 	if cg.mode == ModeV1 {
 		cg.write(t, "memory", "memory.limit_in_bytes", "402653184")
 	} else {
 		cg.write(t, "", "memory.max", "402653184")
 	}
 	before := s.CPUUsageNanos
+	r.RefreshLimits()
 	read("limit raised")
 	if s.MemoryLimit != 384<<20 || s.CPUUsageNanos < before {
 		t.Errorf("memory limit %d, cpu %d ns (was %d); want %d and no less", s.MemoryLimit, s.CPUUsageNanos, before, 384<<20)

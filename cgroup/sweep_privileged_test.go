@@ -1,9 +1,3 @@
-// Staged: the go tool ignores this file (its name starts with "_")
-// because containerd's cgroup1 imports github.com/docker/go-units, which
-// go.mod and go.sum do not list yet. Once they do (go mod tidy adds
-// "github.com/docker/go-units v0.5.0 // indirect"), rename it to
-// sweep_privileged_test.go.
-
 package cgroup
 
 import (
