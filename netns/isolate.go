@@ -28,7 +28,9 @@ const ipForwardPath = "/proc/sys/net/ipv4/ip_forward"
 // another, so a kernel of one session network cannot reach the kernels of
 // another even when the host forwards IPv4 (as kernel egress needs). Each
 // segment's subnet is masqueraded when it leaves for anything but its own
-// bridge.
+// bridge, and ports published on 127.0.0.1 reach its kernels:
+// route_localnet is on for the bridge (and nothing else), and connections
+// from 127.0.0.0/8 are masqueraded out of it.
 //
 //	forward (filter, priority 0, policy accept):
 //	  iifname B oifname != B oifname @agent_bridges drop   (one rule per B)
@@ -85,6 +87,7 @@ func (p *Publisher) AddSegment(bridge string, subnet netip.Prefix) error {
 		&expr.Lookup{SourceRegister: 1, SetName: p.bridges.Name, SetID: p.bridges.ID},
 		&expr.Verdict{Kind: expr.VerdictDrop},
 	}})
+	p.conn.AddRule(&nftables.Rule{Table: p.table, Chain: p.post, UserData: tag, Exprs: masqExprs(nftLoopback, bridge, true)})
 	if subnet.IsValid() {
 		if !subnet.Addr().Is4() {
 			return fmt.Errorf("add segment %s: subnet %s is not IPv4", bridge, subnet)
@@ -93,6 +96,9 @@ func (p *Publisher) AddSegment(bridge string, subnet netip.Prefix) error {
 	}
 	if err := p.conn.Flush(); err != nil {
 		return fmt.Errorf("add segment %s: %w", bridge, err)
+	}
+	if err := os.WriteFile(routeLocalnetPath(bridge), []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("add segment %s: enable route_localnet: %w", bridge, err)
 	}
 	return nil
 }

@@ -113,9 +113,6 @@ func NewPublisher(o PublisherOptions) (*Publisher, error) {
 	// again when the runtime reopens them (AddSegment).
 	conn.FlushChain(post)
 	tag := userdata.AppendString(nil, userdata.TypeComment, "backendai masquerade")
-	if o.Bridge != "" {
-		conn.AddRule(&nftables.Rule{Table: p.table, Chain: post, Exprs: masqExprs(nftLoopback, o.Bridge, true), UserData: tag})
-	}
 	if o.Subnet.IsValid() && o.Bridge == "" {
 		conn.AddRule(&nftables.Rule{Table: p.table, Chain: post, Exprs: masqExprs(o.Subnet, o.Bridge, false), UserData: tag})
 	}
@@ -124,10 +121,6 @@ func NewPublisher(o PublisherOptions) (*Publisher, error) {
 		return nil, fmt.Errorf("new publisher: create table %s: %w", o.Table, err)
 	}
 	if o.Bridge != "" {
-		if err := os.WriteFile(routeLocalnetPath(o.Bridge), []byte("1"), 0o644); err != nil {
-			_ = conn.CloseLasting()
-			return nil, fmt.Errorf("new publisher: enable route_localnet: %w", err)
-		}
 		if err := p.AddSegment(o.Bridge, o.Subnet); err != nil {
 			_ = conn.CloseLasting()
 			return nil, fmt.Errorf("new publisher: %w", err)

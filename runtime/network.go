@@ -120,9 +120,6 @@ func (m *Manager) setupNetwork(ctx context.Context, req CreateRequest, configDir
 	if err := netns.CheckPreopenPorts(cports); err != nil {
 		return ns, "", err
 	}
-	if req.NetworkName != "" && len(req.Publish) > 0 {
-		return ns, "", fmt.Errorf("publishing ports from session network %s: %w: not supported yet", req.NetworkName, ErrInvalidArgument)
-	}
 	attacher, err := m.attacherFor(req.NetworkName)
 	if err != nil {
 		return ns, "", err

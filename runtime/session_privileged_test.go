@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"slices"
@@ -47,10 +50,32 @@ func TestPrivilegedSessionNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	sleep := []string{"sleep", "60"}
-	for _, k := range []struct{ id, host, net string }{{"k-main", "main1", "sess1"}, {"k-sub", "sub1", "sess1"}, {"k-other", "other1", ""}} {
-		if _, err := m.Create(t.Context(), CreateRequest{ID: k.id, Image: e.image, Slots: slots("1", "67108864"), Args: sleep,
-			Network: NetBridge, NetworkName: k.net, Hostname: k.host}); err != nil {
+	// main1 serves a published port and a REPL-like port on 127.0.0.1.
+	serve := []string{"/bin/sh", "-c", "mkdir -p /www && echo hello-main1 > /www/index.html && httpd -p 2000 -h /www && exec httpd -f -p 8080 -h /www"}
+	var mainSt State
+	for _, k := range []struct {
+		id, host, net string
+		args          []string
+		pub           []Publish
+	}{
+		{"k-main", "main1", "sess1", serve, []Publish{{ContainerPort: 8080}, {ContainerPort: 2000, Loopback: true}}},
+		{"k-sub", "sub1", "sess1", sleep, nil},
+		{"k-other", "other1", "", sleep, nil},
+	} {
+		st, err := m.Create(t.Context(), CreateRequest{ID: k.id, Image: e.image, Slots: slots("1", "67108864"), Args: k.args,
+			Network: NetBridge, NetworkName: k.net, Hostname: k.host, Publish: k.pub})
+		if err != nil {
 			t.Fatal(err)
+		}
+		if k.id == "k-main" {
+			mainSt = st
+		}
+	}
+	// Ports published from a session network answer from the host, the
+	// loopback one too.
+	for _, b := range mainSt.Net.Bindings {
+		if body := httpGetWithin(t, fmt.Sprintf("http://127.0.0.1:%d/", b.HostPort), 5*time.Second); body != "hello-main1\n" {
+			t.Fatalf("published port %d (container %d) answered %q", b.HostPort, b.ContainerPort, body)
 		}
 	}
 	run := func(id string, cmd string) (int, string) {
@@ -68,7 +93,6 @@ func TestPrivilegedSessionNetwork(t *testing.T) {
 	if code, out := run("k-sub", "ping -c 1 -W 2 main1"); code != 0 {
 		t.Fatalf("sub1 -> main1: %d\n%s", code, out)
 	}
-	mainSt, _ := m.Get("k-main")
 	if code, out := run("k-other", "ping -c 1 -W 1 "+mainSt.Net.IP); code == 0 {
 		t.Fatalf("a kernel on another network reached main1:\n%s", out)
 	}
@@ -111,5 +135,24 @@ func TestPrivilegedSessionNetwork(t *testing.T) {
 		if strings.HasPrefix(l.Attrs().Name, "bais") {
 			t.Errorf("session bridge %s left", l.Attrs().Name)
 		}
+	}
+}
+
+// httpGetWithin GETs url until it answers or d has passed, and returns
+// the body.
+func httpGetWithin(t *testing.T, url string, d time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
