@@ -44,7 +44,7 @@ else
 endif
 
 test-unit: ## unit tests: no root, no GPU (gated tiers skip with a message), then short fuzz runs
-	$(GO) test -count=1 ./...
+	AGENT_TEST_PYTHON=$(if $(IS_ROOT),1,) $(GO) test -count=1 ./...
 	$(MAKE) fuzz
 
 FUZZTIME ?= 3s
