@@ -75,26 +75,7 @@ func parseMemoryLimitV1(b []byte, s *Sample) error {
 
 // parseMemoryStatV1 parses the hierarchical page cache and anonymous
 // memory of v1 memory.stat (the total_ keys).
-func parseMemoryStatV1(b []byte, s *Sample) error {
-	var v [3]uint64
-	err := scanKeyed("memory.stat", b, v[:], func(key []byte) int {
-		switch string(key) {
-		case "total_inactive_file":
-			return 0
-		case "total_rss":
-			return 1
-		case "total_cache":
-			return 2
-		}
-		return -1
-	})
-	if err != nil {
-		return err
-	}
-	s.MemoryInactiveFile, s.MemoryAnon, s.MemoryFile = v[0], v[1], v[2]
-	s.setMemoryUsed()
-	return nil
-}
+var parseMemoryStatV1 = memoryStatParser("total_inactive_file", "total_rss", "total_cache")
 
 // parseOOMControl parses v1 memory.oom_control (oom_kill since 4.13).
 func parseOOMControl(b []byte, s *Sample) error {

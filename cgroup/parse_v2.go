@@ -57,25 +57,32 @@ func parseMemoryMax(b []byte, s *Sample) error {
 
 // parseMemoryStatV2 parses the page cache and anonymous memory of v2
 // memory.stat.
-func parseMemoryStatV2(b []byte, s *Sample) error {
-	var v [3]uint64
-	err := scanKeyed("memory.stat", b, v[:], func(key []byte) int {
-		switch string(key) {
-		case "inactive_file":
-			return 0
-		case "anon":
-			return 1
-		case "file":
-			return 2
+var parseMemoryStatV2 = memoryStatParser("inactive_file", "anon", "file")
+
+// memoryStatParser parses a memory.stat whose inactive page cache,
+// anonymous memory and page cache have the keys given (v1 and v2 name
+// them differently).
+func memoryStatParser(inactiveFile, anon, file string) func(b []byte, s *Sample) error {
+	return func(b []byte, s *Sample) error {
+		var v [3]uint64
+		err := scanKeyed("memory.stat", b, v[:], func(key []byte) int {
+			switch string(key) {
+			case inactiveFile:
+				return 0
+			case anon:
+				return 1
+			case file:
+				return 2
+			}
+			return -1
+		})
+		if err != nil {
+			return err
 		}
-		return -1
-	})
-	if err != nil {
-		return err
+		s.MemoryInactiveFile, s.MemoryAnon, s.MemoryFile = v[0], v[1], v[2]
+		s.setMemoryUsed()
+		return nil
 	}
-	s.MemoryInactiveFile, s.MemoryAnon, s.MemoryFile = v[0], v[1], v[2]
-	s.setMemoryUsed()
-	return nil
 }
 
 // parseMemoryEvents parses the OOM counters of v2 memory.events.

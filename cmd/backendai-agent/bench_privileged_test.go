@@ -8,14 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/nftables"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/baiagent/agent/netns"
@@ -157,24 +154,7 @@ func medianOf(d []time.Duration) time.Duration {
 // bridge made once, whose pinned path it returns.
 func benchNetworking(b *testing.B, dir string) string {
 	b.Helper()
-	if prev, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err == nil {
-		b.Cleanup(func() { _ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", prev, 0o644) })
-	}
-	_, bridgeExisted := netlink.LinkByName(bridgeName)
-	conn := &nftables.Conn{}
-	tables, _ := conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
-	tableExisted := slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == nftTable })
-	b.Cleanup(func() {
-		if bridgeExisted != nil {
-			if l, err := netlink.LinkByName(bridgeName); err == nil {
-				_ = netlink.LinkDel(l)
-			}
-		}
-		if !tableExisted {
-			conn.DelTable(&nftables.Table{Name: nftTable, Family: nftables.TableFamilyIPv4})
-			_ = conn.Flush()
-		}
-	})
+	restoreAgentNetwork(b, bridgeName)
 	br, err := netns.EnsureBridge(netns.BridgeConfig{Name: "bairuncb", Subnet: netip.MustParsePrefix("10.232.250.0/24")})
 	if err != nil {
 		b.Fatal(err)

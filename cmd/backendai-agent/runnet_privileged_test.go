@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,29 +24,7 @@ import (
 // and table stay, as for a server; the test removes them when it made them.
 func TestPrivilegedRunPublishesPort(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	// The agent turns IPv4 forwarding on for kernel egress; the host gets
-	// its own setting back.
-	if prev, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err == nil {
-		t.Cleanup(func() { _ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", prev, 0o644) })
-	}
-	_, bridgeExisted := netlink.LinkByName(bridgeName)
-	conn := &nftables.Conn{}
-	tables, _ := conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
-	tableExisted := false
-	for _, tb := range tables {
-		tableExisted = tableExisted || tb.Name == nftTable
-	}
-	t.Cleanup(func() {
-		if bridgeExisted != nil {
-			if l, err := netlink.LinkByName(bridgeName); err == nil {
-				_ = netlink.LinkDel(l)
-			}
-		}
-		if !tableExisted {
-			conn.DelTable(&nftables.Table{Name: nftTable, Family: nftables.TableFamilyIPv4})
-			_ = conn.Flush()
-		}
-	})
+	restoreAgentNetwork(t, bridgeName)
 	conf, env := runEnv(t)
 	cmd := agentCmd(t, "run", "-f", conf, "--net", "bridge", "--publish", "8080", "bai/busybox:1.0", "--",
 		"sh", "-c", "mkdir -p /www; echo hello-published > /www/index.html; httpd -p 8080 -h /www; sleep 3; echo done")
@@ -108,4 +87,29 @@ func TestPrivilegedRunPublishesPort(t *testing.T) {
 	if _, err := http.Get(fmt.Sprintf("http://127.0.0.1:%s/", port)); err == nil {
 		t.Error("the published port still answers after the kernel ended")
 	}
+}
+
+// restoreAgentNetwork gives the host back, after the test, what bridge
+// networking changes: IPv4 forwarding as it was, and the bridge and the
+// agent's nftables table removed unless they were there before.
+func restoreAgentNetwork(t testing.TB, bridge string) {
+	t.Helper()
+	if prev, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err == nil {
+		t.Cleanup(func() { _ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", prev, 0o644) })
+	}
+	_, bridgeExisted := netlink.LinkByName(bridge)
+	conn := &nftables.Conn{}
+	tables, _ := conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	tableExisted := slices.ContainsFunc(tables, func(tb *nftables.Table) bool { return tb.Name == nftTable })
+	t.Cleanup(func() {
+		if bridgeExisted != nil {
+			if l, err := netlink.LinkByName(bridge); err == nil {
+				_ = netlink.LinkDel(l)
+			}
+		}
+		if !tableExisted {
+			conn.DelTable(&nftables.Table{Name: nftTable, Family: nftables.TableFamilyIPv4})
+			_ = conn.Flush()
+		}
+	})
 }
