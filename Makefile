@@ -49,11 +49,17 @@ test-unit: ## unit tests: no root, no GPU (gated tiers skip with a message), the
 
 FUZZTIME ?= 3s
 fuzz: ## every Fuzz* target for FUZZTIME (default 3s) each; a crasher fails and is kept in testdata/fuzz
-	@set -e; for pkg in $$($(GO) list ./...); do \
+	@set -e; log=$$(mktemp); trap 'rm -f $$log' EXIT; \
+	for pkg in $$($(GO) list ./...); do \
 	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | cut -d' ' -f2); do \
-	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -parallel 1 $$pkg >/dev/null || \
-	      { echo "!! $$f found a failure (see $$dir/testdata/fuzz/$$f)"; exit 1; }; \
+	    echo "fuzz $$pkg $$f"; \
+	    for try in 1 2; do \
+	      if $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -parallel 1 $$pkg >$$log 2>&1; then break; fi; \
+	      tail -n 30 $$log; \
+	      if [ -d $$dir/testdata/fuzz/$$f ] || [ $$try = 2 ]; then echo "!! $$f failed (crashers, if any, in $$dir/testdata/fuzz/$$f)"; exit 1; fi; \
+	      echo "!! $$f: the fuzzing run itself failed without a crasher (see above); once more"; \
+	    done; \
 	  done; done
 
 test-privileged: ## TestPrivileged* as root; fails when not root or when none ran
