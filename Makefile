@@ -25,10 +25,11 @@ help: ## list the targets
 deps: ## install the Debian packages for building and testing (idempotent)
 	@.ci/deps.sh test
 
-build: ## build bin/backendai-agent and bin/backendai-kernel-init
+build: ## build bin/backendai-agent, bin/backendai-kernel-init and bin/backendai-container-init
 	@.ci/deps.sh build
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/backendai-agent
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o bin/backendai-kernel-init ./cmd/backendai-kernel-init
+	$(GO) build -ldflags '-s -w' -o bin/backendai-container-init ./cmd/backendai-container-init
 
 run: build ## build and start the agent with configs/agent/dev.toml
 	$(BIN) server -f $(DEV_CONF)
@@ -44,7 +45,7 @@ else
 endif
 
 test-unit: ## unit tests: no root, no GPU (gated tiers skip with a message), then short fuzz runs
-	AGENT_TEST_PYTHON=$(if $(IS_ROOT),1,) $(GO) test -count=1 ./...
+	AGENT_TEST_PYTHON=$(if $(IS_ROOT),1,) AGENT_TEST_REDIS=$(if $(IS_ROOT),1,) AGENT_TEST_ETCD_BINARY=$(if $(IS_ROOT),1,) $(GO) test -count=1 ./...
 	$(MAKE) fuzz
 
 FUZZTIME ?= 3s

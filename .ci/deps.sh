@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc libc6-dev pkg-config libseccomp-dev libzmq3-dev)
-test_pkgs=(qemu-system-x86 busybox-static xz-utils nftables iproute2 docker-registry debootstrap skopeo umoci runc redis-server python3-msgpack python3-zmq)
+test_pkgs=(qemu-system-x86 busybox-static xz-utils nftables iproute2 docker-registry debootstrap skopeo umoci runc redis-server python3-msgpack python3-zmq etcd-server)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-test}" = test ]; then

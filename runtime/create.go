@@ -283,7 +283,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 	proc := &libcontainer.Process{
 		Args: s.Process.Args, Env: s.Process.Env, Cwd: s.Process.Cwd,
 		UID: int(s.Process.User.UID), GID: int(s.Process.User.GID),
-		Stdout: logf, Stderr: logf, Init: true, ExtraFiles: []*os.File{sp.w},
+		Stdout: logf, Stderr: logf, Init: true, ExtraFiles: m.extraFiles(sp.w),
 	}
 	if err := c.Run(proc); err != nil {
 		return State{}, fmt.Errorf("start container: %w", err)
@@ -314,6 +314,16 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 	log.Info("kernel started", "image", img.ID, "pid", ls.InitProcessPid, "user_pid", pid, "cpus", allocation.CPUs)
 	m.events.send(Event{KernelID: req.ID, Type: EventStarted})
 	return st, nil
+}
+
+// extraFiles are the descriptors a container process gets after stdio:
+// fs, then the container init for the re-exec's trampoline (see
+// Options.ContainerInit), which closes it before anything runs.
+func (m *Manager) extraFiles(fs ...*os.File) []*os.File {
+	if m.o.ContainerInit != nil {
+		fs = append(fs, m.o.ContainerInit)
+	}
+	return fs
 }
 
 // startPipe is the pipe on which the kernel init says "ok" once the

@@ -46,7 +46,7 @@ func (m *Manager) Exec(ctx context.Context, id string, req ExecRequest) (int, er
 	if req.Cwd == "" {
 		req.Cwd = "/home/work"
 	}
-	p := &libcontainer.Process{Args: req.Args, Env: req.Env, Cwd: req.Cwd, Stdin: req.Stdin, Stdout: req.Stdout, Stderr: req.Stderr}
+	p := &libcontainer.Process{Args: req.Args, Env: req.Env, Cwd: req.Cwd, Stdin: req.Stdin, Stdout: req.Stdout, Stderr: req.Stderr, ExtraFiles: m.extraFiles()}
 	if err := c.Run(p); err != nil {
 		return -1, fmt.Errorf("exec in kernel %s: %w", id, err)
 	}
@@ -112,7 +112,7 @@ func (m *Manager) Restart(ctx context.Context, id string, grace time.Duration) e
 	defer sp.close()
 	k.mu.Lock()
 	st := k.state
-	proc := &libcontainer.Process{Args: withNotifyFD(st.Args), Env: st.Env, Cwd: "/home/work", Stdout: logf, Stderr: logf, Init: true, ExtraFiles: []*os.File{sp.w}}
+	proc := &libcontainer.Process{Args: withNotifyFD(st.Args), Env: st.Env, Cwd: "/home/work", Stdout: logf, Stderr: logf, Init: true, ExtraFiles: m.extraFiles(sp.w)}
 	k.mu.Unlock()
 	if err := nc.Run(proc); err != nil {
 		_ = destroyContainer(nc)

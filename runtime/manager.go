@@ -32,8 +32,15 @@ type Options struct {
 	CgroupRoot string
 	// InitBinary is the host path of the static backendai-kernel-init.
 	InitBinary string
-	Images     *image.Store
-	Alloc      *alloc.Allocator
+	// ContainerInit, when set, is a sealed memfd of
+	// backendai-container-init, passed to libcontainer's re-exec of the
+	// calling binary, whose start-up trampoline (cmd/backendai-agent) execs
+	// it so that the agent's own runtime never starts there. The re-exec'd
+	// binary must have that trampoline: without it the descriptor would
+	// reach the kernel.
+	ContainerInit *os.File
+	Images        *image.Store
+	Alloc         *alloc.Allocator
 	// Scratch gives the default scratch root, type, size and owner.
 	Scratch scratch.Options
 	// CreateConcurrency bounds parallel creates (kernel-creation-concurrency).

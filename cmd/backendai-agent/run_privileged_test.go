@@ -26,14 +26,21 @@ func runEnv(t testing.TB) (conf string, env []string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	// The VM lane's guest has no Go toolchain: it names its kernel init.
+	// The VM lane's guest has no Go toolchain: it names its kernel init,
+	// and kernels start there through the agent (test) binary itself.
 	initBin := os.Getenv(envKernelInit)
+	var cinit string
 	if initBin == "" {
 		initBin = filepath.Join(dir, "backendai-kernel-init")
 		build := exec.Command("go", "build", "-ldflags", "-s -w", "-o", initBin, "github.com/baiagent/agent/cmd/backendai-kernel-init")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("build kernel init: %v\n%s", err, out)
+		}
+		cinit = filepath.Join(dir, "backendai-container-init")
+		build = exec.Command("go", "build", "-tags", "seccomp", "-ldflags", "-s -w", "-o", cinit, "github.com/baiagent/agent/cmd/backendai-container-init")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build container init: %v\n%s", err, out)
 		}
 	}
 	img, err := fixtures.Busybox(t.Context())
@@ -55,6 +62,9 @@ scratch-root = %q
 drivers = ["console"]
 `, filepath.Join(dir, "var"), filepath.Join(dir, "run", "ipc"), filepath.Join(dir, "scratches")))
 	env = []string{envKernelInit + "=" + initBin}
+	if cinit != "" {
+		env = append(env, envContainerInit+"="+cinit)
+	}
 	cmd := agentCmd(t, "image", "import", archive, "-f", conf)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("image import: %v\n%s", err, out)

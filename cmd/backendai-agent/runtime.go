@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/opencontainers/runc/libcontainer/exeseal"
 	"golang.org/x/sys/unix"
 
 	"github.com/baiagent/agent/cgroup"
@@ -20,6 +21,9 @@ import (
 
 // envKernelInit overrides where the kernel init binary is found.
 const envKernelInit = "BACKENDAI_KERNEL_INIT"
+
+// envContainerInit overrides where backendai-container-init is found.
+const envContainerInit = "BACKENDAI_CONTAINER_INIT"
 
 // runtimeStateDir is the runtime's volatile state, beside ipc-base-path
 // (default /run/backend.ai/runtime).
@@ -92,6 +96,7 @@ func newRuntime(ctx context.Context, cfg *configs.Config, log *slog.Logger, with
 	if err != nil {
 		return nil, nil, err
 	}
+	cinit := sealedContainerInit(log)
 	var networking *runtime.Networking
 	if withNet {
 		networking, err = newNetworking(ctx, cfg, log, runtimeStateDir(cfg))
@@ -100,12 +105,13 @@ func newRuntime(ctx context.Context, cfg *configs.Config, log *slog.Logger, with
 		}
 	}
 	m, err := runtime.New(ctx, runtime.Options{
-		Networking: networking,
-		StateDir:   runtimeStateDir(cfg),
-		LogDir:     filepath.Join(cfg.Agent.VarBasePath, "logs", "kernels"),
-		InitBinary: initBin,
-		Images:     store,
-		Alloc:      al,
+		Networking:    networking,
+		StateDir:      runtimeStateDir(cfg),
+		LogDir:        filepath.Join(cfg.Agent.VarBasePath, "logs", "kernels"),
+		InitBinary:    initBin,
+		ContainerInit: cinit,
+		Images:        store,
+		Alloc:         al,
 		Scratch: scratch.Options{
 			Root: cfg.Container.ScratchRoot, Type: scratch.Type(cfg.Container.ScratchType),
 			Size: int64(cfg.Container.ScratchSize), UID: cfg.Container.KernelUID, GID: cfg.Container.KernelGID,
@@ -124,4 +130,35 @@ func newRuntime(ctx context.Context, cfg *configs.Config, log *slog.Logger, with
 		log.Debug("cgroup v1 block I/O accounting enabled", "devices", devs)
 	}
 	return m, store, nil
+}
+
+// sealedContainerInit copies backendai-container-init ($BACKENDAI_CONTAINER_INIT,
+// else next to this executable) into a sealed memfd for the runtime (see
+// runtime.Options.ContainerInit). Without it kernels still start, through
+// the agent binary itself, only slower: that is logged, not an error.
+func sealedContainerInit(log *slog.Logger) *os.File {
+	path := os.Getenv(envContainerInit)
+	if path == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil
+		}
+		path = filepath.Join(filepath.Dir(exe), "backendai-container-init")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		log.Info("no container init next to the agent: kernels start through the agent binary (slower)", "path", path, "err", err)
+		return nil
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	sealed, err := exeseal.CloneBinary(f, fi.Size(), "backendai-container-init", os.TempDir())
+	if err != nil {
+		log.Warn("container init not sealed: kernels start through the agent binary (slower)", "path", path, "err", err)
+		return nil
+	}
+	return sealed
 }

@@ -243,7 +243,9 @@ func (c *Client) run(limit int) {
 			return
 		default:
 		}
-		polled, err := poller.Poll(-1)
+		// The mailbox's wake-up is the fast path; the timeout bounds what
+		// a lost one could cost (a stop that is never seen).
+		polled, err := poller.Poll(pollTick)
 		if err != nil {
 			c.log.Warn("poll rpc client socket", "err", err)
 			return

@@ -51,6 +51,7 @@ func runPython(t *testing.T, py string, args ...string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, py, append([]string{"-I", script}, args...)...)
 	cmd.Dir = t.TempDir()
+	cmd.WaitDelay = 5 * time.Second // never wait on a pipe a stray child holds
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("interop.py %v: %v\n%s", args, err, out)

@@ -77,7 +77,9 @@ func (l *loop) run(ctx context.Context) error {
 	l.base, l.stopAll = context.WithCancel(context.WithoutCancel(ctx))
 	defer l.stopAll()
 	for ctx.Err() == nil {
-		polled, err := l.poller.Poll(-1)
+		// The mailbox's wake-up is the fast path; the timeout bounds what
+		// a lost one could cost (a stop that is never seen).
+		polled, err := l.poller.Poll(pollTick)
 		if err != nil {
 			l.stopAll()
 			return fmt.Errorf("poll rpc sockets: %w", err)

@@ -3,6 +3,7 @@ package callosum
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	zmq "github.com/pebbe/zmq4"
 )
@@ -32,6 +33,10 @@ type mailbox[T any] struct {
 }
 
 var wakeByte = []byte{1}
+
+// pollTick bounds a socket owner's sleep in zmq_poll, so that it sees a
+// stop even if a wake-up were lost.
+const pollTick = 250 * time.Millisecond
 
 // newMailbox binds inproc://name in zctx; name must be unique there.
 func newMailbox[T any](zctx *zmq.Context, name string) (*mailbox[T], error) {
