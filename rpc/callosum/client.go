@@ -128,6 +128,10 @@ func (c *Client) open(ep string, ipv6 bool, opts ClientOptions) error {
 		func() error { return c.sock.SetLinger(DefaultLinger) },
 		func() error { return c.sock.SetMaxmsgsize(int64(opts.MaxFrameBytes)) },
 		func() error { return c.sock.SetSndhwm(0) },
+		// A DEALER with no connected peer (a refused CURVE handshake, a
+		// server gone) blocks in send: bound it, so the socket's owner
+		// still sees a Close.
+		func() error { return c.sock.SetSndtimeo(sendTimeout) },
 		func() error { return c.sock.SetIpv6(ipv6) },
 	}
 	if k := opts.Curve; k != nil {
@@ -213,6 +217,10 @@ func (c *Client) Ping(ctx context.Context) error {
 		return ErrClosed
 	}
 }
+
+// sendTimeout bounds a request's send when no peer is connected; the
+// request is dropped and its call ends at its context's deadline.
+const sendTimeout = time.Second
 
 // Close stops the client; calls still waiting return ErrClosed.
 func (c *Client) Close() error {
