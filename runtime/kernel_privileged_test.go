@@ -329,7 +329,7 @@ func startAgentChild(t *testing.T, e *env, ns *netSpec) *exec.Cmd {
 
 func childOptions(e *env) Options {
 	o := e.opts
-	o.Images, o.Alloc, o.Networking = nil, nil, nil
+	o.Images, o.Alloc, o.Networking, o.ContainerInit = nil, nil, nil, nil
 	return o
 }
 

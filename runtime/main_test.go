@@ -17,6 +17,7 @@ import (
 
 	"github.com/baiagent/agent/runtime/alloc"
 	"github.com/baiagent/agent/runtime/image"
+	"github.com/baiagent/agent/runtime/reexec"
 	"github.com/baiagent/agent/runtime/scratch"
 	"github.com/baiagent/agent/test/fixtures"
 )
@@ -72,6 +73,42 @@ func kernelInit(t testing.TB) string {
 	return initPath
 }
 
+var (
+	cinitOnce sync.Once
+	cinit     *os.File
+	cinitErr  error
+)
+
+// containerInit builds and seals backendai-container-init once per test
+// binary, so that kernels start as the agent starts them (this binary
+// imports reexec's trampoline). The VM lane's guest has no toolchain: it
+// starts kernels through the test binary itself (nil).
+func containerInit(t testing.TB) *os.File {
+	t.Helper()
+	if os.Getenv("BACKENDAI_KERNEL_INIT") != "" {
+		return nil
+	}
+	cinitOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "bai-cinit-")
+		if err != nil {
+			cinitErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		path := filepath.Join(dir, "backendai-container-init")
+		cmd := exec.Command("go", "build", "-tags", "seccomp", "-ldflags", "-s -w", "-o", path, "github.com/baiagent/agent/cmd/backendai-container-init")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			cinitErr = fmt.Errorf("build container init: %v\n%s", err, out)
+			return
+		}
+		cinit, cinitErr = reexec.Seal(path)
+	})
+	if cinitErr != nil {
+		t.Fatal(cinitErr)
+	}
+	return cinit
+}
+
 func cleanupInitBinary() {
 	if initDir != "" {
 		_ = os.RemoveAll(initDir)
@@ -119,13 +156,14 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	e.opts = Options{
-		StateDir:   filepath.Join("/run", "backendai-test", filepath.Base(dir)),
-		LogDir:     filepath.Join(dir, "logs"),
-		CgroupRoot: "/backendai-test/" + filepath.Base(dir),
-		InitBinary: kernelInit(t),
-		Images:     e.images,
-		Alloc:      e.alloc,
-		Scratch:    scratch.Options{Root: filepath.Join(dir, "scratches"), Type: scratch.HostDir, UID: -1, GID: -1},
+		StateDir:      filepath.Join("/run", "backendai-test", filepath.Base(dir)),
+		LogDir:        filepath.Join(dir, "logs"),
+		CgroupRoot:    "/backendai-test/" + filepath.Base(dir),
+		InitBinary:    kernelInit(t),
+		ContainerInit: containerInit(t),
+		Images:        e.images,
+		Alloc:         e.alloc,
+		Scratch:       scratch.Options{Root: filepath.Join(dir, "scratches"), Type: scratch.HostDir, UID: -1, GID: -1},
 	}
 	t.Cleanup(func() {
 		_ = os.RemoveAll(e.opts.StateDir)

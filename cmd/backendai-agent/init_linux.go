@@ -8,6 +8,10 @@ import (
 	// The nsenter constructor runs in C before the Go runtime starts, in the
 	// re-exec'd "init" child that joins a kernel's namespaces.
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
+
+	// Its C constructor execs backendai-container-init in the re-exec,
+	// before nsenter's and before any of this.
+	_ "github.com/baiagent/agent/runtime/reexec"
 )
 
 // init is the libcontainer re-exec dispatch: libcontainer starts a kernel by

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/opencontainers/runc/libcontainer/exeseal"
 	"golang.org/x/sys/unix"
 
 	"github.com/baiagent/agent/cgroup"
@@ -16,6 +15,7 @@ import (
 	"github.com/baiagent/agent/runtime"
 	"github.com/baiagent/agent/runtime/alloc"
 	"github.com/baiagent/agent/runtime/image"
+	"github.com/baiagent/agent/runtime/reexec"
 	"github.com/baiagent/agent/runtime/scratch"
 )
 
@@ -132,8 +132,8 @@ func newRuntime(ctx context.Context, cfg *configs.Config, log *slog.Logger, with
 	return m, store, nil
 }
 
-// sealedContainerInit copies backendai-container-init ($BACKENDAI_CONTAINER_INIT,
-// else next to this executable) into a sealed memfd for the runtime (see
+// sealedContainerInit seals backendai-container-init ($BACKENDAI_CONTAINER_INIT,
+// else next to this executable) for the runtime (see
 // runtime.Options.ContainerInit). Without it kernels still start, through
 // the agent binary itself, only slower: that is logged, not an error.
 func sealedContainerInit(log *slog.Logger) *os.File {
@@ -145,19 +145,9 @@ func sealedContainerInit(log *slog.Logger) *os.File {
 		}
 		path = filepath.Join(filepath.Dir(exe), "backendai-container-init")
 	}
-	f, err := os.Open(path)
+	sealed, err := reexec.Seal(path)
 	if err != nil {
-		log.Info("no container init next to the agent: kernels start through the agent binary (slower)", "path", path, "err", err)
-		return nil
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil
-	}
-	sealed, err := exeseal.CloneBinary(f, fi.Size(), "backendai-container-init", os.TempDir())
-	if err != nil {
-		log.Warn("container init not sealed: kernels start through the agent binary (slower)", "path", path, "err", err)
+		log.Info("no container init: kernels start through the agent binary (slower)", "err", err)
 		return nil
 	}
 	return sealed

@@ -7,7 +7,7 @@
 // instead passes a sealed copy of this small binary (a memfd, as
 // libcontainer seals its own re-exec against CVE-2019-5736) to that child,
 // and a C constructor of the agent's, which runs before nsenter's, execs
-// it at once (see cmd/backendai-agent/trampoline_linux.go). From there on
+// it at once (see runtime/reexec). From there on
 // this binary does what the agent's re-exec would have done.
 //
 // It is not meant to be run by hand.

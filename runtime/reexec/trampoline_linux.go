@@ -1,4 +1,16 @@
-package main
+// Package reexec makes libcontainer's re-exec of the calling binary cheap.
+//
+// libcontainer starts a container by running the calling binary again as
+// "<exe> init"; for the agent that would start its whole Go runtime and
+// every package initializer of a large binary once per kernel. Importing
+// this package (for its side effect, in the agent and in the test binaries
+// that start containers) adds a C constructor that runs before nsenter's
+// and, in that re-exec, execs backendai-container-init (nsenter and
+// libcontainer.Init only) from the sealed memfd that the runtime passes as
+// an extra descriptor (runtime.Options.ContainerInit, made by Seal). The
+// constructor is the re-exec dispatch's first step, the only start-up side
+// effect besides libcontainer's own (see docs/ARCHITECTURE.md).
+package reexec
 
 /*
 #define _GNU_SOURCE
