@@ -42,15 +42,7 @@ func parsePressure(name string, b []byte, p *Pressure) error {
 		default:
 			return malformed(name, l.n, `line is neither "some" nor "full"`, l.line)
 		}
-		for {
-			var f []byte
-			if f, rest = nextField(rest); len(f) == 0 {
-				break
-			}
-			key, val, ok := splitKeyValue(f)
-			if !ok {
-				return malformed(name, l.n, "field is not key=value", f)
-			}
+		err := eachKeyValue(name, l.n, rest, func(key, val, f []byte) error {
 			var avg *float64
 			switch string(key) {
 			case "avg10":
@@ -65,15 +57,19 @@ func parsePressure(name string, b []byte, p *Pressure) error {
 					return malformed(name, l.n, "total is not a number", f)
 				}
 				pl.TotalMicros = n
-				continue
+				return nil
 			default:
-				continue
+				return nil
 			}
 			v, ok := parseFixed(val)
 			if !ok {
 				return malformed(name, l.n, "average is not a decimal", f)
 			}
 			*avg = v
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -117,15 +117,7 @@ func parseIOStat(b []byte, s *Sample) error {
 			return malformed(name, l.n, "no MAJ:MIN device", l.line)
 		}
 		devices = true
-		for {
-			var f []byte
-			if f, rest = nextField(rest); len(f) == 0 {
-				break
-			}
-			key, val, ok := splitKeyValue(f)
-			if !ok {
-				return malformed(name, l.n, "field is not key=value", f)
-			}
+		err := eachKeyValue(name, l.n, rest, func(key, val, f []byte) error {
 			var sum *uint64
 			switch string(key) {
 			case "rbytes":
@@ -133,13 +125,17 @@ func parseIOStat(b []byte, s *Sample) error {
 			case "wbytes":
 				sum = &write
 			default:
-				continue
+				return nil
 			}
 			n, ok := parseUint(val)
 			if !ok {
 				return malformed(name, l.n, "value is not a number", f)
 			}
 			*sum += n
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	s.IOAccounted, s.IOReadBytes, s.IOWriteBytes = devices, read, write

@@ -55,6 +55,25 @@ func nextField(b []byte) (field, rest []byte) {
 	return b[i:j], b[j:]
 }
 
+// eachKeyValue calls fn with every "key=value" field of rest, the rest of
+// line n of file name; a field without "=" is malformed. fn gets the
+// whole field too, for its own errors.
+func eachKeyValue(name string, n int, rest []byte, fn func(key, val, field []byte) error) error {
+	for {
+		var f []byte
+		if f, rest = nextField(rest); len(f) == 0 {
+			return nil
+		}
+		key, val, ok := splitKeyValue(f)
+		if !ok {
+			return malformed(name, n, "field is not key=value", f)
+		}
+		if err := fn(key, val, f); err != nil {
+			return err
+		}
+	}
+}
+
 // splitKeyValue splits a "key=value" field.
 func splitKeyValue(f []byte) (key, value []byte, ok bool) {
 	i := bytes.IndexByte(f, '=')
