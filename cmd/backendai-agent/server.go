@@ -77,8 +77,7 @@ func (s *server) run(ctx context.Context) error {
 		return err
 	}
 	col.SweepNode()
-	reg := daemon.NewRegistry(version)
-	reg.MustRegister(col.Prometheus())
+	reg := metricsRegistry(col)
 	httpSrv, err := daemon.NewHTTPServer(daemon.HTTPOptions{
 		Addr:     s.cfg.Agent.InternalAddr.String(),
 		Version:  version,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
 
 	"github.com/baiagent/agent/cgroup"
+	"github.com/baiagent/agent/internal/daemon"
 	"github.com/baiagent/agent/runtime"
 	"github.com/baiagent/agent/runtime/scratch"
 	"github.com/baiagent/agent/stats"
@@ -278,39 +279,41 @@ func statsGroundTruth(t *testing.T, withNet bool) {
 		netGroundTruth(t, e)
 	}
 
-	// Prometheus: per-kernel series while the kernel runs, none after.
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(e.col.Prometheus())
-	if n := seriesOf(t, reg, "st-cpu"); n == 0 {
-		t.Fatal("no Prometheus series for a running kernel")
+	// /metrics, as the server serves it: per-kernel series while the
+	// kernel runs, none after.
+	srv, err := daemon.NewHTTPServer(daemon.HTTPOptions{Addr: "127.0.0.1:0", Version: version, Registry: metricsRegistry(e.col)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve() }()
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	url := "http://" + srv.Addr().String() + "/metrics"
+	if n := seriesOf(t, url, "st-cpu"); n == 0 {
+		t.Fatal("no /metrics series for a running kernel")
 	}
 	if _, err := e.m.Destroy(t.Context(), "st-cpu", time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	e.col.SweepKernels()
-	if n := seriesOf(t, reg, "st-cpu"); n != 0 {
-		t.Errorf("%d Prometheus series of a destroyed kernel", n)
+	if n := seriesOf(t, url, "st-cpu"); n != 0 {
+		t.Errorf("%d /metrics series of a destroyed kernel", n)
 	}
 }
 
-// seriesOf counts the series labelled with the kernel id.
-func seriesOf(t *testing.T, reg *prometheus.Registry, id string) int {
+// seriesOf counts the series of /metrics at url labelled with the kernel
+// id.
+func seriesOf(t *testing.T, url, id string) int {
 	t.Helper()
-	mfs, err := reg.Gather()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "kernel_id" && l.GetValue() == id {
-					n++
-				}
-			}
-		}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
 	}
-	return n
+	return strings.Count(string(b), `kernel_id="`+id+`"`)
 }
 
 // netGroundTruth: 20 MB sent from a bridged kernel to the host show in
