@@ -1,10 +1,13 @@
 package stats
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -85,4 +88,70 @@ func BenchmarkPrivilegedCollectorSweep200(b *testing.B) {
 	used := cpu() - c0
 	b.ReportMetric(float64(used.Microseconds())/float64(b.N*kernels), "cpu-us-per-kernel")
 	b.ReportMetric(0, "ns/op")
+}
+
+// TestPrivilegedCollectorDropsEndedKernel: a kernel whose cgroup goes away
+// between sweeps, or is gone when first listed, is dropped without a
+// warning; the others keep their metrics.
+func TestPrivilegedCollectorDropsEndedKernel(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	mode, err := cgroup.DetectMode("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrls := []string{""} // the hierarchies a kernel cgroup is made in
+	if mode == cgroup.ModeV1 {
+		ctrls = nil
+		for _, c := range []string{"cpu", "cpuacct", "memory", "blkio", "pids"} {
+			if _, err := os.Stat(filepath.Join(cgroup.Root, c, "cgroup.procs")); err == nil {
+				ctrls = append(ctrls, c)
+			}
+		}
+	}
+	mk := func(path string) {
+		for _, c := range ctrls {
+			if err := os.MkdirAll(filepath.Join(cgroup.Root, c, path), 0o755); err != nil && !os.IsExist(err) {
+				t.Fatal(err)
+			}
+		}
+	}
+	rm := func(path string) {
+		for _, c := range ctrls {
+			_ = os.Remove(filepath.Join(cgroup.Root, c, path))
+		}
+	}
+	parent := fmt.Sprintf("/backendai-test-col-%08x", rand.Uint32())
+	mk(parent + "/stays")
+	mk(parent + "/ends")
+	t.Cleanup(func() {
+		rm(parent + "/stays")
+		rm(parent + "/ends")
+		rm(parent)
+	})
+	var logs bytes.Buffer
+	src := fixedSource{
+		{ID: "stays", CgroupPath: parent + "/stays"},
+		{ID: "ends", CgroupPath: parent + "/ends"},
+		{ID: "never", CgroupPath: parent + "/never"},
+	}
+	col, err := NewCollector(CollectorOptions{Source: src, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer col.Close()
+	col.SweepKernels()
+	if ids := col.KernelIDs(); len(ids) != 2 {
+		t.Fatalf("kernels with metrics %v, want stays and ends", ids)
+	}
+	rm(parent + "/ends")
+	col.SweepKernels()
+	if _, ok := col.Kernel("ends"); ok {
+		t.Error("a kernel whose cgroup went away kept its metrics")
+	}
+	if _, ok := col.Kernel("stays"); !ok {
+		t.Error("the other kernel lost its metrics")
+	}
+	if strings.Contains(logs.String(), "WARN") {
+		t.Errorf("ended kernels were warned about:\n%s", logs.String())
+	}
 }
