@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
+	"github.com/baiagent/agent/rpc/zmq"
 )
 
 // BenchmarkPingRoundTrip measures PING→PONG over loopback and reports the

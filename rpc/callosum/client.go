@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
+	"github.com/baiagent/agent/rpc/zmq"
 )
 
 // DefaultHandshakeTimeout is how long Dial waits for the first PONG, as

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
+	"github.com/baiagent/agent/rpc/zmq"
 )
 
 // keypair is a fresh z85 CURVE pair.

@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/baiagent/agent/rpc/zmq"
 )
 
 // testError names its Python class.

@@ -9,7 +9,7 @@ import (
 	"runtime/debug"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
+	"github.com/baiagent/agent/rpc/zmq"
 )
 
 // readBatch bounds the messages read per wake-up, so that replies and ZAP

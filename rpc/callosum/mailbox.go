@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
+	"github.com/baiagent/agent/rpc/zmq"
 )
 
 // mailbox passes items from any goroutine to the goroutine that owns a set

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
+	"github.com/baiagent/agent/rpc/zmq"
 )
 
 // Defaults of Options.

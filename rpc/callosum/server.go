@@ -9,7 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	zmq "github.com/pebbe/zmq4"
+	"github.com/baiagent/agent/rpc/zmq"
 )
 
 // zapEndpoint is where libzmq looks for the ZAP handler of a context.

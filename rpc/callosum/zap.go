@@ -3,7 +3,7 @@ package callosum
 import (
 	"log/slog"
 
-	zmq "github.com/pebbe/zmq4"
+	"github.com/baiagent/agent/rpc/zmq"
 )
 
 // ZAP (ZeroMQ RFC 27) as upstream's ZAPServer answers it.
