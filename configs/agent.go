@@ -84,6 +84,10 @@ type Agent struct {
 	AbuseReportPath string `toml:"abuse-report-path" cfg:"path"`
 	// ForceTerminateAbusingContainers destroys kernels reported as abusing.
 	ForceTerminateAbusingContainers bool `toml:"force-terminate-abusing-containers"`
+	// EventWireFormat is the form of the events sent to Redis (ours, not
+	// upstream's): "msgpack-26.8" (default), as Backend.AI up to 26.8
+	// reads them, or "json", the form of upstream main after BA-7315.
+	EventWireFormat string `toml:"event-wire-format"`
 	// KernelCreationConcurrency bounds concurrent kernel creations within
 	// one create_kernels call (1..32).
 	KernelCreationConcurrency int `toml:"kernel-creation-concurrency"`

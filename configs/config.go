@@ -74,6 +74,7 @@ func Default() *Config {
 			BlockNetworkPlugins:       []string{},
 			ImageCommitPath:           varBase + "/commit", // upstream: ./tmp/backend.ai/commit
 			KernelCreationConcurrency: 4,
+			EventWireFormat:           "msgpack-26.8",
 			SyncContainerLifecycles: SyncContainerLifecycles{
 				Enabled:  true,
 				Interval: Duration(10 * time.Second),

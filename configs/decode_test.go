@@ -222,3 +222,55 @@ func TestValidateWithoutPositions(t *testing.T) {
 	}
 	diffLines(t, "problems", problemStrings(t, err), want)
 }
+
+func TestDecodeEtcdLocalFallback(t *testing.T) {
+	tests := []struct {
+		doc  string
+		want bool
+	}{
+		{"", false},
+		{"[etcd]\nlocal-fallback = true", true},
+		{"[etcd]\nlocal_fallback = true", true},
+		{"[etcd]\naddr = \"localhost:2379\"\nlocal-fallback = true", true},
+		{"[etcd]\naddr = \"[::1]:2379\"\nlocal-fallback = true", true},
+		{"[etcd]\naddr = [\"127.0.0.2:2379\", \"e2:2379\"]\nlocal-fallback = true", true},
+		{"[etcd]\naddr = \"e1:2379\"\nlocal-fallback = false", false},
+	}
+	for _, tt := range tests {
+		cfg, warns := mustParse(t, tt.doc, nil)
+		if len(warns) > 0 {
+			t.Errorf("%q: warnings %v", tt.doc, warns)
+		}
+		if cfg.Etcd.LocalFallback != tt.want {
+			t.Errorf("%q: etcd.local-fallback = %v, want %v", tt.doc, cfg.Etcd.LocalFallback, tt.want)
+		}
+	}
+	_, _, err := Parse("agent.toml", []byte("[etcd]\nlocal-fallback = \"yes\"\n"), testOptions(nil))
+	diffLines(t, "problems", problemStrings(t, err), []string{`agent.toml:2:18: etcd.local-fallback: expected boolean, got string "yes"`})
+}
+
+func TestValidateEtcdLocalFallback(t *testing.T) {
+	_, _, err := Parse("agent.toml", []byte("[etcd]\naddr = [\"e1:2379\", \"127.0.0.1:2379\"]\nlocal-fallback = true\n"), testOptions(nil))
+	diffLines(t, "problems", problemStrings(t, err), []string{
+		`agent.toml:3:18: etcd.local-fallback: only allowed when the first etcd.addr is a loopback address (127.0.0.1, ::1 or localhost), not "e1": the local etcd listens on loopback only`,
+	})
+
+	c := Default()
+	c.Etcd.LocalFallback = true
+	if err := c.Validate(); err != nil {
+		t.Fatalf("local-fallback with the default address:\n%v", err)
+	}
+	c.Etcd.Addr = []HostPort{{"10.0.0.1", 2379}}
+	diffLines(t, "problems", problemStrings(t, c.Validate()), []string{
+		`etcd.local-fallback: only allowed when the first etcd.addr is a loopback address (127.0.0.1, ::1 or localhost), not "10.0.0.1": the local etcd listens on loopback only`,
+	})
+
+	for host, want := range map[string]bool{
+		"127.0.0.1": true, "127.1.2.3": true, "::1": true, "[::1]": true, "localhost": true, "LOCALHOST": true,
+		"::ffff:127.0.0.1": true, "0.0.0.0": false, "::": false, "10.0.0.1": false, "etcd": false, "": false,
+	} {
+		if got := IsLoopbackHost(host); got != want {
+			t.Errorf("IsLoopbackHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

@@ -102,3 +102,18 @@ func TestTOMLRedaction(t *testing.T) {
 		t.Fatalf("an unset password shows as set:\n%s", empty)
 	}
 }
+
+func TestShowEtcdLocalFallback(t *testing.T) {
+	cfg, _ := mustParse(t, "[etcd]\nlocal-fallback = true\n", nil)
+	out, err := cfg.TOML(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "[etcd]\nnamespace = \"local\"\naddr = { host = \"127.0.0.1\", port = 2379 }\nuser = \"\"\npassword = \"\"\nlocal-fallback = true\n") {
+		t.Fatalf("config show lacks local-fallback = true under [etcd]:\n%s", out)
+	}
+	again, _ := mustParse(t, string(out), nil)
+	if !again.Etcd.LocalFallback {
+		t.Fatal("local-fallback lost in the round trip")
+	}
+}

@@ -132,6 +132,9 @@ func validateEtcd(c *checker, e *Etcd) {
 		}
 		c.hostPort("etcd.addr", a)
 	}
+	if e.LocalFallback && len(e.Addr) > 0 && !IsLoopbackHost(e.Addr[0].Host) {
+		c.add("etcd.local-fallback", "only allowed when the first etcd.addr is a loopback address (127.0.0.1, ::1 or localhost), not %q: the local etcd listens on loopback only", e.Addr[0].Host)
+	}
 }
 
 func validateAgent(c *checker, a *Agent) {
@@ -163,6 +166,7 @@ func validateAgent(c *checker, a *Agent) {
 	c.oneOf("agent.scaling-group-type", a.ScalingGroupType, "compute", "storage")
 	c.port("agent.metadata-server-port", a.MetadataServerPort)
 	c.intRange("agent.kernel-creation-concurrency", a.KernelCreationConcurrency, 1, 32)
+	c.oneOf("agent.event-wire-format", a.EventWireFormat, "msgpack-26.8", "json")
 	c.nonNegative("agent.sync-container-lifecycles.interval", a.SyncContainerLifecycles.Interval)
 	c.positive("agent.utilization-metric.node.interval", a.UtilizationMetric.Node.Interval)
 	c.positive("agent.utilization-metric.container.interval", a.UtilizationMetric.Container.Interval)
