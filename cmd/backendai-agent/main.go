@@ -9,6 +9,7 @@
 //	backendai-agent config show  [-f agent.toml]
 //	backendai-agent image pull|import|list|inspect|rm|gc ...
 //	backendai-agent run [--cpu N] [--mem SIZE] [--scratch TYPE] IMAGE -- CMD ARGS...
+//	backendai-agent ctl [--addr tcp://HOST:PORT] ping|create|list|logs|destroy|hwinfo|call ...
 //	backendai-agent version
 package main
 
@@ -43,6 +44,7 @@ commands:
   config show     print the effective configuration (secrets redacted)
   image           pull, import, list, inspect and remove images
   run             run a command in a kernel, stream its output, exit with its code
+  ctl             call a running agent's RPC as the manager does (ping, create, list, ...)
   watcher         run the agent watcher service (not implemented yet)
   version         print the version
 
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runImage(ctx, args[1:], stdout, stderr)
 	case "run":
 		return runKernel(ctx, args[1:], stdout, stderr)
+	case "ctl":
+		return runCtl(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "backendai-agent %s\n", versionString())
 		return exitOK
