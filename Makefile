@@ -25,11 +25,12 @@ help: ## list the targets
 deps: ## install the Debian packages for building and testing (idempotent)
 	@.ci/deps.sh test
 
-build: ## build bin/backendai-agent, bin/backendai-kernel-init and bin/backendai-container-init
+build: ## build bin/backendai-agent, bin/backendai-kernel-init, bin/backendai-container-init and bin/backendai-etcd
 	@.ci/deps.sh build
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/backendai-agent
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o bin/backendai-kernel-init ./cmd/backendai-kernel-init
 	$(GO) build -ldflags '-s -w' -o bin/backendai-container-init ./cmd/backendai-container-init
+	$(GO) build -ldflags '-s -w' -o bin/backendai-etcd ./cmd/backendai-etcd
 
 run: build ## build and start the agent with configs/agent/dev.toml
 	$(BIN) server -f $(DEV_CONF)
@@ -75,7 +76,7 @@ test-gpu: ## TestGPU* on a host with an NVIDIA GPU; fails without one
 	AGENT_TEST_GPU=1 $(GO) test -count=1 -v -run '^TestGPU' ./...
 
 bench: ## benchmarks, each printing its figure or its ratio against the named baseline (root)
-	$(GO) test -run '^$$' -bench 'ServerReady' -benchtime 10x ./cmd/backendai-agent/
+	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'PrivilegedServerReady' -benchtime 10x ./cmd/backendai-agent/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'RootfsSecondKernel' -benchtime 50x ./runtime/image/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'PullVsSkopeoUmoci' -benchtime 3x -timeout 30m ./runtime/image/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'RunVsRunc' -benchtime 10x ./cmd/backendai-agent/

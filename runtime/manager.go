@@ -141,6 +141,13 @@ func New(ctx context.Context, o Options) (*Manager, error) {
 }
 
 // kdataDir holds a kernel's status dir and generated /etc files.
+// Capacity is the node's slots: the alloc maps minus reservations.
+func (m *Manager) Capacity() map[string]string { return m.o.Alloc.Capacity() }
+
+// Networking is what the manager networks kernels with; nil when only
+// loopback is offered.
+func (m *Manager) Networking() *Networking { return m.o.Networking }
+
 func (m *Manager) kdataDir(id string) string { return filepath.Join(m.o.StateDir, "kdata", id) }
 
 func (m *Manager) logPath(id string) string { return filepath.Join(m.o.LogDir, id+".log") }

@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/baiagent/agent/test/testenv"
 )
 
 // envAsMain makes the test binary behave as backendai-agent itself, so that
@@ -85,71 +85,6 @@ func (n *notifySocket) wait(t testing.TB, want string, timeout time.Duration) {
 		case <-deadline:
 			t.Fatalf("no %q on the notify socket within %s", want, timeout)
 		}
-	}
-}
-
-// TestServerLifecycle is the acceptance test of the service lifecycle:
-// server -f configs/agent/dev.toml answers /health and /readyz, writes its
-// pid file, tells systemd READY=1 then STOPPING=1, and on SIGINT exits 0
-// within 5 s, removing the pid file.
-func TestServerLifecycle(t *testing.T) {
-	pidFile := filepath.Join(t.TempDir(), "agent.pid")
-	ns := newNotifySocket(t)
-	cmd := agentCmd(t, "server", "-f", "../../configs/agent/dev.toml")
-	cmd.Env = append(cmd.Env, "BACKEND_PID_FILE="+pidFile, "NOTIFY_SOCKET="+ns.path)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	})
-
-	ns.wait(t, "READY=1", 30*time.Second)
-	b, err := os.ReadFile(pidFile)
-	if err != nil || strings.TrimSpace(string(b)) != fmt.Sprint(cmd.Process.Pid) {
-		t.Fatalf("pid file: %q, %v; want %d", b, err, cmd.Process.Pid)
-	}
-	for _, path := range []string{"/health", "/readyz", "/livez", "/metrics"} {
-		resp, err := http.Get("http://127.0.0.1:6003" + path)
-		if err != nil {
-			t.Fatalf("GET %s: %v\n%s", path, err, out.String())
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s = %d", path, resp.StatusCode)
-		}
-		// The node's metrics are there from the start.
-		if path == "/metrics" && (!strings.Contains(string(body), "backendai_node_mem ") || !strings.Contains(string(body), `backendai_device_cpu_util{device="0"}`)) {
-			t.Errorf("/metrics lacks the node's metrics:\n%s", body)
-		}
-	}
-
-	sent := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	ns.wait(t, "STOPPING=1", 5*time.Second)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("agent exited with %v after SIGINT\n%s", err, out.String())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("agent still running 5 s after SIGINT\n%s", out.String())
-	}
-	t.Logf("stopped %s after SIGINT", time.Since(sent).Round(time.Millisecond))
-	if _, err := os.Stat(pidFile); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("pid file left behind: %v", err)
-	}
-	if !strings.Contains(out.String(), "agent started") {
-		t.Errorf("no start-up log line:\n%s", out.String())
 	}
 }
 
@@ -227,18 +162,50 @@ func writeFile(t testing.TB, path, content string) {
 	}
 }
 
-// BenchmarkServerReady measures the time from exec of `server` to READY=1
+// BenchmarkPrivilegedServerReady measures the time from exec of `server` to READY=1
 // on the notify socket, and reports the median over b.N starts (make bench
-// runs 10).
-func BenchmarkServerReady(b *testing.B) {
-	dir := b.TempDir()
+// runs 10): etcd connected, runtime recovered, RPC bound. etcd runs
+// beside it (backendai-etcd), as on a node.
+func BenchmarkPrivilegedServerReady(b *testing.B) {
+	testenv.RequirePrivileged(b)
+	restoreAgentNetwork(b, bridgeName)
+	base, env := runEnv(b)
+	dir := filepath.Dir(base)
+	etcdAddr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
+	le, err := startLocalEtcd(b.Context(), localEtcdOptions{Binary: localEtcdBinary(b), DataDir: filepath.Join(dir, "etcd"), ClientAddr: etcdAddr})
+	if err != nil || le == nil {
+		b.Fatalf("start etcd: %v", err)
+	}
+	b.Cleanup(func() { _ = le.Stop(context.Background()) })
 	conf := filepath.Join(dir, "agent.toml")
-	writeFile(b, conf, fmt.Sprintf("[agent]\nbackend = \"docker\"\ninternal-addr = { host = \"127.0.0.1\", port = %d }\n[logging]\ndrivers = []\n", freePort(b)))
+	writeFile(b, conf, fmt.Sprintf(`[etcd]
+addr = %q
+[agent]
+backend = "docker"
+rpc-listen-addr = { host = "127.0.0.1", port = %d }
+internal-addr = { host = "127.0.0.1", port = %d }
+pid-file = %q
+var-base-path = %q
+ipc-base-path = %q
+skip-manager-detection = true
+[container]
+scratch-root = %q
+[logging]
+drivers = ["console"]
+`, etcdAddr, freePort(b), freePort(b), filepath.Join(dir, "agent.pid"), filepath.Join(dir, "var"),
+		filepath.Join(dir, "run", "ipc"), filepath.Join(dir, "scratches")))
 	var times []time.Duration
 	for b.Loop() {
 		ns := newNotifySocket(b)
 		cmd := agentCmd(b, "server", "-f", conf)
-		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+ns.path)
+		cmd.Env = append(append(cmd.Env, env...), "NOTIFY_SOCKET="+ns.path)
+		var out syncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		b.Cleanup(func() {
+			if b.Failed() {
+				b.Logf("agent output:\n%s", out.String())
+			}
+		})
 		start := time.Now()
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

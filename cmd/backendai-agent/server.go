@@ -12,6 +12,10 @@ import (
 
 	"github.com/baiagent/agent/configs"
 	"github.com/baiagent/agent/internal/daemon"
+	"github.com/baiagent/agent/rpc/agent"
+	"github.com/baiagent/agent/rpc/callosum"
+	"github.com/baiagent/agent/rpc/events"
+	"github.com/baiagent/agent/rpc/registry"
 )
 
 // stopDeadline bounds a graceful stop. The install guide's unit gives the
@@ -56,12 +60,15 @@ type server struct {
 
 // run starts the service, reports readiness, and on ctx's end stops it
 // within stopDeadline. Whatever was started is undone when start-up fails.
-func (s *server) run(ctx context.Context) error {
+// Kernels are never stopped with the agent: they keep running and are
+// reattached at the next start.
+func (s *server) run(ctx context.Context) (err error) {
 	log := s.log.With("component", "server")
 	started := time.Now()
 	notifier := daemon.NewNotifier(log)
+	cfg := s.cfg
 
-	pid, err := daemon.WritePIDFile(s.cfg.Agent.PIDFile)
+	pid, err := daemon.WritePIDFile(cfg.Agent.PIDFile)
 	if err != nil {
 		return err
 	}
@@ -70,36 +77,136 @@ func (s *server) run(ctx context.Context) error {
 			log.Warn("pid file not removed", "err", err)
 		}
 	}()
-
-	// Stats: node metrics now; kernels once the runtime is served here.
-	col, err := newCollector(s.cfg, nil, s.log.With("component", "stats"))
-	if err != nil {
-		return err
-	}
-	col.SweepNode()
-	reg := metricsRegistry(col)
+	// The internal address first: a taken port fails the start before
+	// anything else is touched.
+	metrics := daemon.NewRegistry(version)
 	httpSrv, err := daemon.NewHTTPServer(daemon.HTTPOptions{
-		Addr:     s.cfg.Agent.InternalAddr.String(),
+		Addr:     cfg.Agent.InternalAddr.String(),
 		Version:  version,
 		Logger:   s.log.With("component", "http"),
-		Registry: reg,
+		Registry: metrics,
 	})
 	if err != nil {
 		return err
 	}
+	serving := false
+	defer func() {
+		if !serving {
+			_ = httpSrv.Shutdown(context.WithoutCancel(ctx))
+		}
+	}()
+	lock, err := lockState(runtimeStateDir(cfg))
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+
+	id, err := agentID(cfg)
+	if err != nil {
+		return err
+	}
+	// The cluster: etcd (with its overrides) and Redis.
+	etcd, localEtcd, err := openRegistry(ctx, cfg, s.log)
+	if err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	defer etcd.Close()
+	if localEtcd != nil {
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopDeadline)
+			defer cancel()
+			if err := localEtcd.Stop(stopCtx); err != nil {
+				log.Warn("local etcd not stopped cleanly", "err", err)
+			}
+		}()
+	}
+	reg, err := registry.NewAgent(etcd, registry.AgentOptions{ID: id, SkipManagerDetection: cfg.Agent.SkipManagerDetection})
+	if err != nil {
+		return err
+	}
+	ov, err := reg.ReadOverrides(ctx)
+	if err != nil {
+		return fmt.Errorf("read shared configuration from etcd: %w", err)
+	}
+	rcfg, err := redisConfig(ov.Redis)
+	if err != nil {
+		return fmt.Errorf("etcd config/redis: %w", err)
+	}
+	prod, err := events.New(events.Options{
+		Redis: rcfg, AgentID: id, WireFormat: events.WireFormat(cfg.Agent.EventWireFormat), Log: s.log.With("component", "events"),
+	})
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+
+	// Kernels and their stats.
+	m, store, err := newRuntime(ctx, cfg, s.log, true)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	col, err := newCollector(cfg, m, s.log.With("component", "stats"))
+	if err != nil {
+		return err
+	}
+	defer col.Close()
+	col.SweepNode()
+
+	// The manager's side: RPC service and transport.
+	curve, err := curveOptions(cfg)
+	if err != nil {
+		return err
+	}
+	host := rpcHost(cfg, ov.AgentSubnet)
+	so := serviceOptions(cfg, id, host, curve)
+	so.Kernels, so.Images, so.Publisher, so.Stats = m, store, prod, col
+	so.Capacity = m.Capacity
+	if n := m.Networking(); n != nil {
+		so.Networking, so.Ports = true, n.Ports
+	}
+	so.Log = s.log.With("component", "rpc")
+	svc, err := agent.New(so)
+	if err != nil {
+		return err
+	}
+	rpcSrv, err := callosum.NewServer(callosum.Options{
+		Addr: cfg.Agent.RPCListenAddr.String(), Handler: svc, Curve: curve,
+		MaxInflight: 1024, Log: s.log.With("component", "rpc"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := reg.Register(ctx, registry.Registration{IP: host, WatcherPort: cfg.Watcher.ServiceAddr.Port}); err != nil {
+		log.Warn("not registered in etcd yet", "err", err)
+	}
+
+	metrics.MustRegister(col.Prometheus())
 
 	g, gctx := errgroup.WithContext(ctx)
+	serving = true
 	g.Go(httpSrv.Serve)
+	g.Go(func() error { return rpcSrv.Serve(gctx) })
 	g.Go(func() error { col.Run(gctx); return nil })
+	g.Go(func() error { return m.Run(gctx) })
+	g.Go(func() error { return svc.Run(gctx) })
+	g.Go(func() error { return reg.KeepRegistered(gctx) })
 	g.Go(func() error { return notifier.RunWatchdog(gctx, nil) })
 
+	if err := reg.WaitForManager(gctx); err != nil && gctx.Err() == nil {
+		log.Warn("manager detection failed", "err", err)
+	}
+	if err := reg.SetRunning(gctx); err != nil {
+		log.Warn("status running not written to etcd", "err", err)
+	}
+	svc.Started(gctx)
 	httpSrv.SetReady(true)
 	if err := notifier.Ready(); err != nil {
 		log.Warn("readiness not notified", "err", err)
 	}
 	log.Info("agent started",
-		"config", s.configPath, "internal_addr", httpSrv.Addr().String(), "pid_file", pid.Path(),
-		"startup", time.Since(started).String(), "version", version)
+		"agent_id", id, "rpc_addr", so.Addr, "internal_addr", httpSrv.Addr().String(), "pid_file", pid.Path(),
+		"kernels", len(m.List()), "startup", time.Since(started).String(), "version", version)
 
 	<-gctx.Done()
 	log.Info("stopping agent", "reason", context.Cause(gctx))
@@ -108,6 +215,7 @@ func (s *server) run(ctx context.Context) error {
 	}
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopDeadline)
 	defer cancel()
+	svc.Terminated(stopCtx)
 	var errs []error
 	errs = append(errs, httpSrv.Shutdown(stopCtx))
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
@@ -116,6 +224,6 @@ func (s *server) run(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	log.Info("agent stopped")
+	log.Info("agent stopped (kernels keep running)")
 	return nil
 }

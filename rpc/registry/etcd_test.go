@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,10 +33,19 @@ type etcdServer struct {
 // startEtcd starts an embedded etcd; it stops with the test.
 func startEtcd(t testing.TB) *etcdServer {
 	t.Helper()
-	s := &etcdServer{t: t, dir: t.TempDir(), clientPort: freePort(t), peerPort: freePort(t)}
-	s.start()
-	t.Cleanup(s.Stop)
-	return s
+	// A port free a moment ago may be taken by another package's test
+	// meanwhile: take new ports then.
+	for attempt := 1; ; attempt++ {
+		s := &etcdServer{t: t, dir: t.TempDir(), clientPort: freePort(t), peerPort: freePort(t)}
+		err := s.tryStart()
+		if err == nil {
+			t.Cleanup(s.Stop)
+			return s
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatalf("start etcd: %v", err)
+		}
+	}
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -57,6 +67,12 @@ func (s *etcdServer) Endpoints() []string { return []string{s.Addr()} }
 
 func (s *etcdServer) start() {
 	s.t.Helper()
+	if err := s.tryStart(); err != nil {
+		s.t.Fatalf("start etcd: %v", err)
+	}
+}
+
+func (s *etcdServer) tryStart() error {
 	cfg := embed.NewConfig()
 	cfg.Name = "registry-test"
 	cfg.Dir = s.dir
@@ -71,18 +87,19 @@ func (s *etcdServer) start() {
 	cfg.BcryptCost = 4 // bcrypt's least: logins fit the tests' call timeout under -race
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
-		s.t.Fatalf("start etcd: %v", err)
+		return err
 	}
 	select {
 	case <-e.Server.ReadyNotify():
 	case err := <-e.Err():
 		e.Close()
-		s.t.Fatalf("etcd failed: %v", err)
+		return fmt.Errorf("etcd failed: %w", err)
 	case <-time.After(20 * time.Second):
 		e.Close()
-		s.t.Fatal("etcd not ready within 20s")
+		return fmt.Errorf("etcd not ready within 20s")
 	}
 	s.e = e
+	return nil
 }
 
 // Stop stops the server (idempotent).

@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/baiagent/agent/rpc/codec"
+	"github.com/baiagent/agent/rpc/events"
+	"github.com/baiagent/agent/rpc/registry"
+	"github.com/baiagent/agent/test/redisserver"
+	"github.com/baiagent/agent/test/testenv"
+)
+
+// TestPrivilegedManagerProtocol drives a real agent server as the manager
+// does: a real Redis (Debian's redis-server), etcd from backendai-etcd (the
+// agent's own local fallback), ctl over Callosum. It checks the events the
+// manager reads back from the Redis stream, decoded with the golden codec,
+// the heartbeat, the stats keys, and that the agent keeps its kernels when
+// it stops.
+func TestPrivilegedManagerProtocol(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	restoreAgentNetwork(t, bridgeName)
+	base, env := runEnv(t)
+	dir := filepath.Dir(base)
+	rs := redisserver.Start(t)
+	etcdBin := localEtcdBinary(t)
+	env = append(env, "BACKENDAI_ETCD_BINARY="+etcdBin)
+
+	// etcd holds config/redis before the agent starts; the agent then
+	// starts the same local etcd again on that data.
+	etcdAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freeTCPPort(t)))
+	dataDir := filepath.Join(dir, "var", "etcd")
+	le, err := startLocalEtcd(t.Context(), localEtcdOptions{Binary: etcdBin, DataDir: dataDir, ClientAddr: etcdAddr})
+	if err != nil || le == nil {
+		t.Fatalf("start etcd: %v", err)
+	}
+	ec, err := registry.Open(t.Context(), registry.Options{Namespace: "e2e", Addrs: []string{etcdAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ec.PutDict(t.Context(), "config/redis", map[string]any{"addr": rs.Addr}); err != nil {
+		t.Fatal(err)
+	}
+	ec.Close()
+	if err := le.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	rpcPort, httpPort := freeTCPPort(t), freeTCPPort(t)
+	conf := filepath.Join(dir, "e2e.toml")
+	writeFile(t, conf, fmt.Sprintf(`[etcd]
+namespace = "e2e"
+addr = %q
+local-fallback = true
+[agent]
+backend = "docker"
+id = "i-e2e"
+rpc-listen-addr = { host = "127.0.0.1", port = %d }
+internal-addr = { host = "127.0.0.1", port = %d }
+pid-file = %q
+var-base-path = %q
+ipc-base-path = %q
+skip-manager-detection = true
+[agent.utilization-metric.node]
+interval = "1s"
+[agent.utilization-metric.container]
+interval = "1s"
+[container]
+scratch-root = %q
+port-range = [30500, 30600]
+bind-host = "127.0.0.1"
+[logging]
+drivers = ["console"]
+[debug]
+heartbeat-interval = "2s"
+`, etcdAddr, rpcPort, httpPort, filepath.Join(dir, "agent.pid"), filepath.Join(dir, "var"),
+		filepath.Join(dir, "run", "ipc"), filepath.Join(dir, "scratches")))
+	addr := fmt.Sprintf("tcp://127.0.0.1:%d", rpcPort)
+
+	ns := newNotifySocket(t)
+	srv := startAgentServer(t, conf, append(env, "NOTIFY_SOCKET="+ns.path))
+	ns.wait(t, "READY=1", 10*time.Second)
+	pidFile := filepath.Join(dir, "agent.pid")
+	if b, err := os.ReadFile(pidFile); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(srv.cmd.Process.Pid) {
+		t.Errorf("pid file: %q, %v; want %d", b, err, srv.cmd.Process.Pid)
+	}
+	stream := rs.Client(t, events.DBStream)
+	statsDB := rs.Client(t, events.DBStatistics)
+
+	// agent_started and a heartbeat whose AgentInfo decodes.
+	waitEvent(t, stream, "agent_started", nil)
+	hb := waitEvent(t, stream, "agent_heartbeat", nil)
+	info, ok := hb[0].(map[string]any)
+	if !ok {
+		t.Fatalf("heartbeat body %T", hb[0])
+	}
+	if info["addr"] != addr || info["version"] == nil || info["architecture"] != "x86_64" {
+		t.Errorf("heartbeat addr %v version %v arch %v", info["addr"], info["version"], info["architecture"])
+	}
+	if slots, ok := info["available_resource_slots"].(codec.ResourceSlot); !ok || len(slots) < 2 {
+		t.Errorf("available_resource_slots %#v, want a ResourceSlot with cpu and mem", info["available_resource_slots"])
+	}
+
+	// ctl create → kernel_started.
+	out := ctl(t, addr, "create", "--cpu", "1", "--mem", "256m", "--cmd", "echo hello-e2e; sleep 600", "bai/busybox:1.0")
+	kernelID := strings.Fields(out)[0]
+	started := waitEvent(t, stream, "kernel_started", func(args []any) bool { return args[0] == kernelID })
+	if ci, ok := started[3].(map[string]any); !ok || ci["container_id"] != kernelID || ci["agent_addr"] != addr {
+		t.Errorf("kernel_started creation_info %#v", started[3])
+	}
+	if list := ctl(t, addr, "list"); !strings.Contains(list, kernelID) || !strings.Contains(list, "running") {
+		t.Errorf("ctl list:\n%s", list)
+	}
+	waitFor(t, 10*time.Second, "hello in the kernel's logs", func() bool {
+		return strings.Contains(ctl(t, addr, "logs", kernelID), "hello-e2e")
+	})
+	// Stats and shared state in Redis.
+	waitFor(t, 10*time.Second, "node and kernel stats keys", func() bool {
+		n1, _ := statsDB.Exists(t.Context(), "i-e2e", kernelID).Result()
+		return n1 == 2
+	})
+	if v, err := statsDB.Get(t.Context(), events.ContainerCountKey("i-e2e")).Result(); err != nil || v != "1" {
+		t.Errorf("container count %q %v", v, err)
+	}
+	live := rs.Client(t, events.DBLive)
+	if n, _ := live.Exists(t.Context(), events.KernelPresenceKey(kernelID)).Result(); n != 1 {
+		t.Error("no kernel presence key")
+	}
+
+	// The internal HTTP server: health, and the kernel's series.
+	for _, path := range []string{"/health", "/readyz", "/livez", "/metrics"} {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", httpPort, path))
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %d", path, resp.StatusCode)
+		}
+		if path == "/metrics" && (!strings.Contains(string(body), "backendai_node_mem ") || !strings.Contains(string(body), `kernel_id="`+kernelID+`"`)) {
+			t.Errorf("/metrics lacks the node's or the kernel's metrics:\n%s", body)
+		}
+	}
+
+	// The kernel survives the agent's stop and is reattached by the next.
+	srv.stop(t)
+	ns.wait(t, "STOPPING=1", 5*time.Second)
+	if _, err := os.Stat(pidFile); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pid file left behind: %v", err)
+	}
+	waitEvent(t, stream, "agent_terminated", nil)
+	srv = startAgentServer(t, conf, env)
+	if list := ctl(t, addr, "list"); !strings.Contains(list, kernelID) || !strings.Contains(list, "running") {
+		t.Errorf("after an agent restart, ctl list:\n%s", list)
+	}
+
+	// ctl destroy → kernel_terminated(user-requested), logs pushed.
+	ctl(t, addr, "destroy", kernelID)
+	term := waitEvent(t, stream, "kernel_terminated", func(args []any) bool { return args[0] == kernelID })
+	if r, _ := events.KernelReasonOf(term[2]); r != events.ReasonUserRequested {
+		t.Errorf("kernel_terminated reason %#v", term[2])
+	}
+	logsDB := rs.Client(t, events.DBContainerLog)
+	if n, _ := logsDB.LLen(t.Context(), events.ContainerLogKey(kernelID)).Result(); n == 0 {
+		t.Error("no container log pushed to Redis")
+	}
+	if list := ctl(t, addr, "list"); strings.Contains(list, kernelID) {
+		t.Errorf("kernel still listed after destroy:\n%s", list)
+	}
+	srv.stop(t)
+}
+
+// agentServer is `backendai-agent server` as a child process.
+type agentServer struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+func startAgentServer(t *testing.T, conf string, env []string) *agentServer {
+	t.Helper()
+	cmd := agentCmd(t, "server", "-f", conf)
+	cmd.Env = append(cmd.Env, env...)
+	s := &agentServer{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = s.out, s.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if s.cmd.ProcessState == nil {
+			_ = s.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-s.done:
+			case <-time.After(10 * time.Second):
+				_ = s.cmd.Process.Kill()
+			}
+		}
+		if t.Failed() {
+			t.Logf("agent output:\n%s", s.out.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(s.out.String(), "agent started") {
+		select {
+		case err := <-s.done:
+			t.Fatalf("agent server exited: %v\n%s", err, s.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent server not started within 30 s:\n%s", s.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(s.out.String(), "started handling RPC requests at") {
+		t.Errorf("the install guide's line is missing:\n%s", s.out.String())
+	}
+	return s
+}
+
+func (s *agentServer) stop(t *testing.T) {
+	t.Helper()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("agent server: %v\n%s", err, s.out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("agent server did not stop within 10 s:\n%s", s.out.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// ctl runs `backendai-agent ctl --addr addr args...` in-process and
+// returns its stdout; a failure fails the test.
+func ctl(t *testing.T, addr string, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if code := run(ctx, append([]string{"ctl", "--addr", addr}, args...), &stdout, &stderr); code != 0 {
+		t.Fatalf("ctl %v: exit %d\n%s%s", args, code, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// waitEvent waits for an event of that name in the Redis stream whose
+// decoded args match, and returns the args.
+func waitEvent(t *testing.T, c *redis.Client, name string, match func([]any) bool) []any {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		msgs, err := c.XRange(t.Context(), events.StreamKey, "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if m.Values["name"] != name {
+				continue
+			}
+			if src := m.Values["source"]; src != "i-e2e" {
+				t.Errorf("%s from source %v", name, src)
+			}
+			raw, _ := m.Values["args"].(string)
+			v, err := codec.Decode([]byte(raw))
+			if err != nil {
+				t.Fatalf("%s args do not decode: %v", name, err)
+			}
+			args, ok := v.([]any)
+			if !ok {
+				t.Fatalf("%s args are a %T", name, v)
+			}
+			if match == nil || match(args) {
+				return args
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s event within 30 s", name)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
