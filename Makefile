@@ -86,6 +86,9 @@ bench: ## benchmarks, each printing its figure or its ratio against the named ba
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'CreateToRunning' -benchtime 50x ./runtime/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'Concurrent64' -benchtime 1x -timeout 20m ./runtime/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'Restart200' -benchtime 3x -timeout 20m ./runtime/
+	$(GO) test -run '^$$' -bench 'PingMethod' -benchtime 5000x ./rpc/agent/
+	$(GO) test -run '^$$' -bench 'PingRoundTrip|Call1000' -benchtime 3000x ./rpc/callosum/
+	AGENT_TEST_REDIS=1 $(GO) test -run '^$$' -bench 'StatsWrite200' -benchtime 50x ./rpc/events/
 
 lint: ## gofmt, go vet, staticcheck, go mod tidy check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -171,7 +171,7 @@ func (s *server) run(ctx context.Context) (err error) {
 		return err
 	}
 	rpcSrv, err := callosum.NewServer(callosum.Options{
-		Addr: cfg.Agent.RPCListenAddr.String(), Handler: svc, Curve: curve,
+		Addr: cfg.Agent.RPCListenAddr.String(), Handler: svc, Inline: svc.Inline, Curve: curve,
 		MaxInflight: 1024, Log: s.log.With("component", "rpc"),
 	})
 	if err != nil {

@@ -200,10 +200,16 @@ func (s *Service) Handle(ctx context.Context, name string, body []byte) ([]byte,
 func (s *Service) failed(ctx context.Context, name string, err error) error {
 	e := asCallError(err)
 	s.log.Warn("RPC call failed", "method", name, "exception", e.name, "err", err)
-	msg := fmt.Sprintf("%s: %s", e.name, err.Error())
-	if perr := s.o.Publisher.Publish(context.WithoutCancel(ctx), events.AgentError(msg, "")); perr != nil {
-		s.log.Debug("agent_error not published", "err", perr)
-	}
+	// In the background: a call may run inline on the RPC loop, which a
+	// slow Redis must not stall.
+	ev := events.AgentError(fmt.Sprintf("%s: %s", e.name, err.Error()), "")
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		if perr := s.o.Publisher.Publish(context.WithoutCancel(ctx), ev); perr != nil {
+			s.log.Debug("agent_error not published", "err", perr)
+		}
+	}()
 	return e
 }
 
@@ -274,6 +280,19 @@ func refuse(name, what string) method {
 			err: fmt.Errorf("%s: this agent does not support %s", name, what)}
 	}
 }
+
+// inline are the methods that answer from memory at once: the transport
+// may run them on its socket-owning goroutine (callosum.Options.Inline).
+var inline = map[string]bool{
+	"ping": true, "health": true, "health_v2": true, "gather_hwinfo": true, "gather_hwinfo_v2": true,
+	"get_local_config": true, "check_pulling": true, "check_creating": true, "check_running": true,
+	"scan_gpu_alloc_map": true, "get_commit_status": true, "list_kernels": true,
+}
+
+// Inline reports whether a method answers from memory at once, for
+// callosum.Options.Inline. A call with bad arguments stays cheap too: its
+// agent_error event is sent in the background.
+func (s *Service) Inline(method string) bool { return inline[method] }
 
 // Wait waits for the service's background work (pulls, clean-ups) to end.
 func (s *Service) Wait() { s.bg.Wait() }

@@ -33,7 +33,7 @@ type fixture struct {
 	scratch string
 }
 
-func newFixture(t *testing.T, networking bool) *fixture {
+func newFixture(t testing.TB, networking bool) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	f := &fixture{kernels: newFakeKernels(dir), rec: &recorder{}, scratch: dir}

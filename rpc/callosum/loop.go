@@ -190,9 +190,16 @@ func (l *loop) dropMalformed(frames [][]byte, err error) {
 	l.log.Debug("dropped malformed RPC message", "peer", peerHex(frames), "frames", len(frames), "err", err)
 }
 
-// start runs a FUNCTION's handler on its own goroutine.
+// start runs a FUNCTION's handler on its own goroutine, or, for a method
+// declared inline, on this one and replies at once: no goroutine, no
+// mailbox hand-off, which is most of a cheap call's latency.
 func (l *loop) start(key callKey, h header, body []byte) {
 	l.s.stats.requests.Add(1)
+	if in := l.s.opts.Inline; in != nil && in(h.method) {
+		res, err := invoke(l.base, l.s.opts.Handler, h.method, body, l.log)
+		l.complete(&call{key: key}, res, err, false)
+		return
+	}
 	ctx, cancel := context.WithCancel(l.base)
 	c := &call{key: key, cancel: cancel}
 	l.calls[key] = c // a duplicate replaces the older entry; both reply
@@ -244,24 +251,28 @@ func (l *loop) finish() {
 		if c.cancelled {
 			continue
 		}
-		switch {
-		case d.err == nil:
-			body := d.result
-			if len(body) == 0 {
-				body = packedNil
-			}
-			l.reply(c.key, c.key.okey, TypeResult, metaEmptyList, body)
-		case d.stopped:
-			l.reply(c.key, c.key.okey, TypeCancelled, metaEmptyList, nil)
-		default:
-			kind, meta := describe(c.key.method, d.err)
-			l.log.Debug("RPC call failed", "method", c.key.method, "seq", c.key.seq, "err", d.err)
-			l.reply(c.key, c.key.okey, kind, meta, nil)
-		}
+		l.complete(c, d.result, d.err, d.stopped)
 	}
 	l.spare = done
 	if !l.reading && !l.closing && !l.full() {
 		l.setReading(true)
+	}
+}
+
+// complete answers a call that ended: RESULT, CANCELLED or FAILURE/ERROR.
+func (l *loop) complete(c *call, result []byte, err error, stopped bool) {
+	switch {
+	case err == nil:
+		if len(result) == 0 {
+			result = packedNil
+		}
+		l.reply(c.key, c.key.okey, TypeResult, metaEmptyList, result)
+	case stopped:
+		l.reply(c.key, c.key.okey, TypeCancelled, metaEmptyList, nil)
+	default:
+		kind, meta := describe(c.key.method, err)
+		l.log.Debug("RPC call failed", "method", c.key.method, "seq", c.key.seq, "err", err)
+		l.reply(c.key, c.key.okey, kind, meta, nil)
 	}
 }
 

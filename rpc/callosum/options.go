@@ -62,6 +62,13 @@ type Options struct {
 	// ShutdownTimeout bounds how long Serve waits, once ctx ends, for the
 	// cancelled handlers to return; 0 means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Inline, when set, names the methods whose handler answers at once
+	// without blocking (memory only: no I/O, no locks held long). They run
+	// on the goroutine that owns the socket, which saves the hand-off of
+	// a call to its own goroutine and back; they cannot be cancelled, and
+	// one that blocks stalls every call. Nil runs every call on its own
+	// goroutine.
+	Inline func(method string) bool
 	// Curve, when set, makes the socket a CURVE server admitting only the
 	// manager's key.
 	Curve *CurveOptions
