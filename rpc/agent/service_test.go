@@ -224,6 +224,7 @@ func TestCreateFailure(t *testing.T) {
 	if r, _ := events.KernelReasonOf(ev.Args[2]); r != events.ReasonFailedToStart {
 		t.Errorf("reason %v", ev.Args[2])
 	}
+	f.svc.Wait() // agent_error goes out in the background
 	for _, name := range []string{"do_agent_resource_check", "agent_error"} {
 		if _, ok := f.rec.find(name); !ok {
 			t.Errorf("no %s in %v", name, f.rec.names())
