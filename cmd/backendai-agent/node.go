@@ -185,3 +185,38 @@ func nilIfEmpty(s string) any {
 	}
 	return s
 }
+
+// applyOverrides takes what upstream's agent takes from etcd at start-up
+// over agent.toml: config/container's kernel-uid and kernel-gid, and
+// config/agent/container-logs. A value that does not parse is a warning,
+// the file's value stays.
+func applyOverrides(cfg *configs.Config, ov *registry.Overrides, log *slog.Logger) {
+	for key, dst := range map[string]*int{"kernel-uid": &cfg.Container.KernelUID, "kernel-gid": &cfg.Container.KernelGID} {
+		v, ok := ov.Container[key].(string)
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			log.Warn("etcd override ignored", "key", "config/container/"+key, "value", v, "err", err)
+			continue
+		}
+		*dst = n
+	}
+	logs, ok := ov.Agent["container-logs"].(map[string]any)
+	if !ok {
+		return
+	}
+	for key, dst := range map[string]*configs.BinarySize{"chunk-size": &cfg.ContainerLogs.ChunkSize, "max-length": &cfg.ContainerLogs.MaxLength} {
+		v, ok := logs[key].(string)
+		if !ok {
+			continue
+		}
+		n, err := configs.ParseBinarySize(v)
+		if err != nil || n <= 0 {
+			log.Warn("etcd override ignored", "key", "config/agent/container-logs/"+key, "value", v, "err", err)
+			continue
+		}
+		*dst = n
+	}
+}

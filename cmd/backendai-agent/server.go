@@ -128,6 +128,7 @@ func (s *server) run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("read shared configuration from etcd: %w", err)
 	}
+	applyOverrides(cfg, ov, log)
 	rcfg, err := redisConfig(ov.Redis)
 	if err != nil {
 		return fmt.Errorf("etcd config/redis: %w", err)
