@@ -120,12 +120,13 @@ func (a *Agent) KeepRegistered(ctx context.Context) error {
 	for {
 		restored, err := a.refreshOnce(ctx)
 		switch {
+		case err == nil && restored:
+			// Logged even when ctx ended meanwhile: the write happened.
+			a.log.Info("registration restored")
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
 			a.log.Debug("registration check failed", "err", err)
-		case restored:
-			a.log.Info("registration restored")
 		}
 		select {
 		case <-ctx.Done():
