@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -14,6 +15,8 @@ import (
 const (
 	SlotCPU = "cpu"
 	SlotMem = "mem"
+	// SlotCUDADevice is upstream's cuda.device: whole GPUs, counted.
+	SlotCUDADevice = "cuda.device"
 )
 
 // Errors of the allocator. Allocate wraps exactly one of them when it fails,
@@ -49,6 +52,21 @@ type Options struct {
 	// (BACKEND_CPU_OVERCOMMIT_FACTOR, BACKEND_MEM_OVERCOMMIT_FACTOR); 0
 	// means 1. A core holds CPUOvercommit units of cpu.
 	CPUOvercommit, MemOvercommit float64
+	// Devices are the node's GPUs (offered as the cuda.device slot), in
+	// the order of their ids' preference (PCI bus order).
+	Devices []Device
+	// CoreNodes maps a core to its NUMA node (HostCoreNodes); devices on
+	// the nodes of a kernel's cores are preferred. Nil: no preference.
+	CoreNodes map[int]int
+}
+
+// Device is one allocatable GPU.
+type Device struct {
+	// ID is the device id the manager and resource.txt see (its index
+	// in PCI bus order, as a string).
+	ID string
+	// NUMANode is the device's NUMA node, -1 when unknown.
+	NUMANode int
 }
 
 // Allocation is what one kernel holds.
@@ -70,6 +88,8 @@ type Allocation struct {
 	CPUQuota float64
 	// MemoryBytes is the mem slot's amount: the memory limit.
 	MemoryBytes int64
+	// Devices are the ids of the GPUs held (cuda.device), in id order.
+	Devices []string `json:",omitempty"`
 }
 
 // held is the allocator's record of one kernel, in internal units.
@@ -80,18 +100,25 @@ type held struct {
 	mem    int64         // bytes
 }
 
+// devices returns the GPUs an allocation holds.
+func (h held) devices() []string { return h.alloc.Devices }
+
 // Allocator keeps the alloc maps of the node. It is safe for concurrent use.
 type Allocator struct {
 	cores   []int // sorted
 	perCore int64 // milli-cpu capacity of each core
 	cpuCap  int64 // reported cpu capacity, milli-cpu
 	memCap  int64 // reported mem capacity, bytes
+	devices []Device
+	devIdx  map[string]int // device id → position in devices
+	nodes   map[int]int    // core → NUMA node
 
 	mu       sync.Mutex
 	coreUsed map[int]int64 // milli-cpu held on each core
 	cpuUsed  int64
 	memUsed  int64
 	kernels  map[string]held
+	devUsed  map[string]string // device id → kernel id
 }
 
 // New builds an empty allocator over the node's resources.
@@ -140,13 +167,24 @@ func New(o Options) (*Allocator, error) {
 	if memCap <= 0 {
 		return nil, fmt.Errorf("new allocator: reserved mem %d and alignment %d leave no memory of %d", o.ReservedMem, o.MemAlign, scanned)
 	}
+	devIdx := make(map[string]int, len(o.Devices))
+	for i, d := range o.Devices {
+		if _, dup := devIdx[d.ID]; dup || d.ID == "" {
+			return nil, fmt.Errorf("new allocator: empty or duplicate device id %q", d.ID)
+		}
+		devIdx[d.ID] = i
+	}
 	return &Allocator{
 		cores:    cores,
 		perCore:  perCore,
 		cpuCap:   cpuCap,
 		memCap:   memCap,
+		devices:  slices.Clone(o.Devices),
+		devIdx:   devIdx,
+		nodes:    maps.Clone(o.CoreNodes),
 		coreUsed: map[int]int64{},
 		kernels:  map[string]held{},
+		devUsed:  map[string]string{},
 	}, nil
 }
 
@@ -164,14 +202,22 @@ func factor(f float64) (float64, error) {
 // Capacity is the capacity reported to the manager: cpu is cores times the
 // overcommit factor less reserved-cpu, mem the aligned usable bytes.
 func (a *Allocator) Capacity() map[string]string {
-	return map[string]string{SlotCPU: formatMilli(a.cpuCap), SlotMem: formatBytes(a.memCap)}
+	c := map[string]string{SlotCPU: formatMilli(a.cpuCap), SlotMem: formatBytes(a.memCap)}
+	if len(a.devices) > 0 {
+		c[SlotCUDADevice] = strconv.Itoa(len(a.devices))
+	}
+	return c
 }
 
 // Usage is the total currently allocated, per slot.
 func (a *Allocator) Usage() map[string]string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return map[string]string{SlotCPU: formatMilli(a.cpuUsed), SlotMem: formatBytes(a.memUsed)}
+	u := map[string]string{SlotCPU: formatMilli(a.cpuUsed), SlotMem: formatBytes(a.memUsed)}
+	if len(a.devices) > 0 {
+		u[SlotCUDADevice] = strconv.Itoa(len(a.devUsed))
+	}
+	return u
 }
 
 // Allocate reserves slots for a kernel, all or nothing. slots must hold a
@@ -182,7 +228,7 @@ func (a *Allocator) Allocate(kernelID string, slots map[string]string) (Allocati
 	if kernelID == "" {
 		return Allocation{}, fmt.Errorf("allocate: empty kernel id: %w", ErrInvalid)
 	}
-	cpu, mem, norm, err := parseRequest(slots)
+	cpu, mem, gpus, norm, err := a.parseRequest(slots)
 	if err != nil {
 		return Allocation{}, fmt.Errorf("allocate for kernel %s: %w", kernelID, err)
 	}
@@ -198,6 +244,9 @@ func (a *Allocator) Allocate(kernelID string, slots map[string]string) (Allocati
 	if free := a.memCap - a.memUsed; mem > free {
 		short = append(short, fmt.Sprintf("mem: requested %d, free %d", mem, free))
 	}
+	if free := int64(len(a.devices) - len(a.devUsed)); gpus > free {
+		short = append(short, fmt.Sprintf("%s: requested %d, free %d", SlotCUDADevice, gpus, free))
+	}
 	var shares map[int]int64
 	if len(short) == 0 {
 		if shares = a.pickCoresLocked(cpu); shares == nil {
@@ -209,6 +258,7 @@ func (a *Allocator) Allocate(kernelID string, slots map[string]string) (Allocati
 		return Allocation{}, fmt.Errorf("allocate for kernel %s: %s: %w", kernelID, strings.Join(short, "; "), ErrInsufficient)
 	}
 	h := newHeld(kernelID, norm, shares, cpu, mem)
+	h.alloc.Devices = a.pickDevicesLocked(gpus, h.alloc.CPUs)
 	a.commitLocked(h)
 	return h.copy(), nil
 }
@@ -228,36 +278,47 @@ func (a *Allocator) Release(kernelID string) bool {
 	}
 	a.cpuUsed -= h.cpu
 	a.memUsed -= h.mem
+	for _, d := range h.devices() {
+		delete(a.devUsed, d)
+	}
 	delete(a.kernels, kernelID)
 	return true
 }
 
-// parseRequest checks requested slots and returns the cpu (milli) and mem
-// (bytes) amounts and the normalised slots.
-func parseRequest(slots map[string]string) (cpu, mem int64, norm map[string]string, err error) {
+// parseRequest checks requested slots and returns the cpu (milli), mem
+// (bytes) and cuda.device (whole GPUs) amounts and the normalised slots.
+func (a *Allocator) parseRequest(slots map[string]string) (cpu, mem, gpus int64, norm map[string]string, err error) {
 	norm = make(map[string]string, len(slots))
 	for _, name := range slices.Sorted(maps.Keys(slots)) {
 		raw := slots[name]
 		switch name {
 		case SlotCPU:
 			if cpu, err = parseMilli(raw); err != nil {
-				return 0, 0, nil, fmt.Errorf("slot cpu: amount %q: %w: %w", raw, err, ErrInvalid)
+				return 0, 0, 0, nil, fmt.Errorf("slot cpu: amount %q: %w: %w", raw, err, ErrInvalid)
 			}
 			norm[name] = formatMilli(cpu)
 		case SlotMem:
 			if mem, err = parseBytes(raw); err != nil {
-				return 0, 0, nil, fmt.Errorf("slot mem: amount %q: %w: %w", raw, err, ErrInvalid)
+				return 0, 0, 0, nil, fmt.Errorf("slot mem: amount %q: %w: %w", raw, err, ErrInvalid)
 			}
 			norm[name] = formatBytes(mem)
 		default:
 			r, perr := parseDecimal(raw)
 			if perr != nil {
-				return 0, 0, nil, fmt.Errorf("slot %s: amount %q: %w: %w", name, raw, perr, ErrInvalid)
+				return 0, 0, 0, nil, fmt.Errorf("slot %s: amount %q: %w: %w", name, raw, perr, ErrInvalid)
 			}
-			if r.Sign() != 0 {
-				return 0, 0, nil, fmt.Errorf("slot %s (requested %s): %w", name, raw, ErrUnknownSlot)
+			if r.Sign() == 0 {
+				norm[name] = "0"
+				continue
 			}
-			norm[name] = "0"
+			if name != SlotCUDADevice || len(a.devices) == 0 {
+				return 0, 0, 0, nil, fmt.Errorf("slot %s (requested %s): %w", name, raw, ErrUnknownSlot)
+			}
+			if !r.IsInt() || r.Sign() < 0 || !r.Num().IsInt64() {
+				return 0, 0, 0, nil, fmt.Errorf("slot %s: amount %q: whole GPUs only (fractional sharing is not offered): %w", name, raw, ErrInvalid)
+			}
+			gpus = r.Num().Int64()
+			norm[name] = strconv.FormatInt(gpus, 10)
 		}
 	}
 	for _, s := range []struct {
@@ -265,10 +326,10 @@ func parseRequest(slots map[string]string) (cpu, mem int64, norm map[string]stri
 		v    int64
 	}{{SlotCPU, cpu}, {SlotMem, mem}} {
 		if s.v == 0 {
-			return 0, 0, nil, fmt.Errorf("slot %s: missing or zero: %w", s.name, ErrInvalid)
+			return 0, 0, 0, nil, fmt.Errorf("slot %s: missing or zero: %w", s.name, ErrInvalid)
 		}
 	}
-	return cpu, mem, norm, nil
+	return cpu, mem, gpus, norm, nil
 }
 
 // newHeld builds the record of a kernel from its shares.
@@ -301,7 +362,41 @@ func (a *Allocator) commitLocked(h held) {
 	}
 	a.cpuUsed += h.cpu
 	a.memUsed += h.mem
+	for _, d := range h.devices() {
+		a.devUsed[d] = h.alloc.KernelID
+	}
 	a.kernels[h.alloc.KernelID] = h
+}
+
+// pickDevicesLocked chooses n free GPUs, those on the NUMA nodes of the
+// kernel's cores first (the more of its cores on a node, the better),
+// then in id order. The caller checked that n are free.
+func (a *Allocator) pickDevicesLocked(n int64, cpus []int) []string {
+	if n == 0 {
+		return nil
+	}
+	onNode := map[int]int{}
+	for _, c := range cpus {
+		if node, ok := a.nodes[c]; ok {
+			onNode[node]++
+		}
+	}
+	var free []int
+	for i, d := range a.devices {
+		if _, used := a.devUsed[d.ID]; !used {
+			free = append(free, i)
+		}
+	}
+	slices.SortStableFunc(free, func(x, y int) int {
+		return onNode[a.devices[y].NUMANode] - onNode[a.devices[x].NUMANode]
+	})
+	picked := free[:n]
+	slices.Sort(picked)
+	ids := make([]string, len(picked))
+	for i, p := range picked {
+		ids[i] = a.devices[p].ID
+	}
+	return ids
 }
 
 // copy returns the Allocation with its own maps and slices.
@@ -310,5 +405,6 @@ func (h held) copy() Allocation {
 	out.Slots = maps.Clone(h.alloc.Slots)
 	out.CPUs = slices.Clone(h.alloc.CPUs)
 	out.CoreShares = maps.Clone(h.alloc.CoreShares)
+	out.Devices = slices.Clone(h.alloc.Devices)
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -76,4 +77,21 @@ func parseMeminfo(r io.Reader) (int64, error) {
 		return 0, fmt.Errorf("parse meminfo: %w", err)
 	}
 	return 0, errors.New("parse meminfo: no MemTotal line")
+}
+
+// HostCoreNodes maps each core to its NUMA node from sysfs
+// (<sysRoot>/devices/system/cpu/cpu<N>/node<M>); cores without one are
+// left out, and a node without NUMA information gives an empty map.
+func HostCoreNodes(sysRoot string, cores []int) map[int]int {
+	out := map[int]int{}
+	for _, c := range cores {
+		matches, _ := filepath.Glob(filepath.Join(sysRoot, "devices/system/cpu", "cpu"+strconv.Itoa(c), "node*"))
+		for _, m := range matches {
+			if n, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(m), "node")); err == nil {
+				out[c] = n
+				break
+			}
+		}
+	}
+	return out
 }

@@ -21,6 +21,7 @@ func (a *Allocator) Restore(allocs []Allocation) error {
 	}
 	kernels := make(map[string]held, len(allocs))
 	coreUsed := map[int]int64{}
+	devUsed := map[string]string{}
 	var cpuUsed, memUsed int64
 	for _, in := range allocs {
 		h, err := restored(in, known)
@@ -31,6 +32,15 @@ func (a *Allocator) Restore(allocs []Allocation) error {
 			return fmt.Errorf("restore allocation of kernel %s: duplicate kernel: %w", in.KernelID, ErrInvalid)
 		}
 		kernels[in.KernelID] = h
+		for _, d := range h.devices() {
+			if _, ok := a.devIdx[d]; !ok {
+				return fmt.Errorf("restore allocation of kernel %s: GPU %s is not on this node: %w", in.KernelID, d, ErrInvalid)
+			}
+			if other, dup := devUsed[d]; dup {
+				return fmt.Errorf("restore allocation of kernel %s: GPU %s is held by kernel %s too: %w", in.KernelID, d, other, ErrInsufficient)
+			}
+			devUsed[d] = in.KernelID
+		}
 		for c, s := range h.shares {
 			coreUsed[c] += s
 			if coreUsed[c] > a.perCore {
@@ -47,7 +57,7 @@ func (a *Allocator) Restore(allocs []Allocation) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.kernels, a.coreUsed, a.cpuUsed, a.memUsed = kernels, coreUsed, cpuUsed, memUsed
+	a.kernels, a.coreUsed, a.cpuUsed, a.memUsed, a.devUsed = kernels, coreUsed, cpuUsed, memUsed, devUsed
 	return nil
 }
 
@@ -94,6 +104,7 @@ func restored(in Allocation, known map[int]bool) (held, error) {
 			CoreShares:  str,
 			CPUQuota:    float64(cpu) / milli,
 			MemoryBytes: in.MemoryBytes,
+			Devices:     slices.Clone(in.Devices),
 		},
 		shares: shares,
 		cpu:    cpu,
