@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/baiagent/agent/cgroup"
+	"github.com/baiagent/agent/gpu"
 )
 
 // KernelTarget is what the collector needs to know of a running kernel.
@@ -26,6 +28,8 @@ type KernelTarget struct {
 	// OwnNetwork says the kernel has a network namespace of its own
 	// (bridge mode), so that net_rx/net_tx are its own.
 	OwnNetwork bool
+	// GPUs are the ids of the GPUs the kernel holds (gpu.DeviceID).
+	GPUs []string
 }
 
 // Source is the collector's view of the runtime: the running kernels and
@@ -47,6 +51,9 @@ type CollectorOptions struct {
 	// (agent.utilization-metric.{node,container}.interval).
 	NodeInterval, KernelInterval time.Duration
 	Log                          *slog.Logger
+	// GPU, when set, is sampled with the node: per-GPU cuda_mem and
+	// cuda_util, and the sums of each kernel's GPUs (KernelTarget.GPUs).
+	GPU GPUSampler
 	// Now is the clock; default time.Now (rates need its monotonic part).
 	Now func() time.Time
 }
@@ -65,6 +72,14 @@ type Collector struct {
 	mu      sync.Mutex
 	kernels map[string]*kernelEntry
 	node    NodeStats
+	gpus    map[string]gpu.DeviceSample // by device id, latest sample
+	gpuStat map[string]*Metric          // "<key>/<device id>"
+}
+
+// GPUSampler samples the node's GPUs (gpu.NVML over the discovered
+// devices).
+type GPUSampler interface {
+	Sample() ([]gpu.DeviceSample, error)
 }
 
 // kernelEntry is the collector's state of one kernel.
@@ -127,13 +142,80 @@ func (c *Collector) SweepNode() {
 	if c.o.Node == nil {
 		return
 	}
-	ns, err := c.o.Node.Sample(c.o.Now())
+	now := c.o.Now()
+	ns, err := c.o.Node.Sample(now)
 	if err != nil {
 		c.o.Log.Warn("node stats: some sources failed", "err", err)
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.o.GPU != nil {
+		c.sampleGPUsLocked(now, &ns)
+	}
 	c.node = ns
-	c.mu.Unlock()
+}
+
+// sampleGPUsLocked adds the GPUs' metrics to ns and keeps the samples
+// for the kernels' sums. A lost GPU reports nothing (its series go).
+func (c *Collector) sampleGPUsLocked(now time.Time, ns *NodeStats) {
+	samples, err := c.o.GPU.Sample()
+	if err != nil {
+		c.o.Log.Warn("GPU stats: some devices failed", "err", err)
+	}
+	if c.gpuStat == nil {
+		c.gpuStat = map[string]*Metric{}
+	}
+	c.gpus = make(map[string]gpu.DeviceSample, len(samples))
+	var memUsed, memTotal, util uint64
+	utilN := 0
+	for _, s := range samples {
+		if s.Lost || s.Err != nil {
+			continue
+		}
+		id := strconv.Itoa(s.Index)
+		c.gpus[id] = s
+		memUsed += s.MemUsed
+		memTotal += s.MemTotal
+		c.deviceMetricLocked(now, ns, KeyCUDAMem, id, Spec{Key: KeyCUDAMem, Type: Gauge, UnitHint: UnitBytes, StatsFilter: []string{"max"}},
+			Measurement{Value: DecimalFromUint(s.MemUsed), Capacity: ptr(DecimalFromUint(s.MemTotal))})
+		if s.UtilSupported {
+			util += uint64(s.Util)
+			utilN++
+			c.deviceMetricLocked(now, ns, KeyCUDAUtil, id, Spec{Key: KeyCUDAUtil, Type: Utilization, UnitHint: UnitPercent, StatsFilter: []string{"avg", "max"}},
+				Measurement{Value: DecimalFromUint(uint64(s.Util)), Capacity: ptr(DecimalFromInt(100))})
+		}
+	}
+	if len(c.gpus) == 0 {
+		return
+	}
+	if ns.Node == nil {
+		ns.Node = map[string]MetricValue{}
+	}
+	ns.Node[KeyCUDAMem] = NewMetric(Spec{Key: KeyCUDAMem, Type: Gauge, UnitHint: UnitBytes}, now,
+		Measurement{Value: DecimalFromUint(memUsed), Capacity: ptr(DecimalFromUint(memTotal))}).Value()
+	if utilN > 0 {
+		ns.Node[KeyCUDAUtil] = NewMetric(Spec{Key: KeyCUDAUtil, Type: Utilization, UnitHint: UnitPercent}, now,
+			Measurement{Value: DecimalFromUint(util), Capacity: ptr(DecimalFromInt(100 * int64(utilN)))}).Value()
+	}
+}
+
+// deviceMetricLocked updates one device's metric and puts it in ns.
+func (c *Collector) deviceMetricLocked(now time.Time, ns *NodeStats, key, id string, spec Spec, m Measurement) {
+	name := key + "/" + id
+	met, ok := c.gpuStat[name]
+	if ok {
+		met.Update(now, m)
+	} else {
+		met = NewMetric(spec, now, m)
+		c.gpuStat[name] = met
+	}
+	if ns.Devices == nil {
+		ns.Devices = map[string]map[string]MetricValue{}
+	}
+	if ns.Devices[key] == nil {
+		ns.Devices[key] = map[string]MetricValue{}
+	}
+	ns.Devices[key][id] = met.Value()
 }
 
 // SweepKernels reads every running kernel once.
@@ -205,6 +287,18 @@ func (c *Collector) read(t KernelTarget, e *kernelEntry) error {
 			r.ScratchBytes = (fs.Blocks - fs.Bfree) * uint64(fs.Bsize)
 		}
 	}
+	c.mu.Lock()
+	if len(t.GPUs) > 0 {
+		r.GPUs = len(t.GPUs)
+		for _, id := range t.GPUs {
+			if s, ok := c.gpus[id]; ok {
+				r.CUDAMemUsed += s.MemUsed
+				r.CUDAMemTotal += s.MemTotal
+				r.CUDAUtil += uint64(s.Util)
+			}
+		}
+	}
+	c.mu.Unlock()
 	e.stats.Update(now, r)
 	c.mu.Lock()
 	e.reading = r

@@ -33,6 +33,12 @@ type KernelReading struct {
 	// percentages; they count only when HasPSI is set.
 	CPUPressure, MemPressure, IOPressure float64
 	HasPSI                               bool
+	// GPUs is the number of GPUs the kernel holds; with any, CUDAMemUsed
+	// and CUDAMemTotal (bytes) and CUDAUtil (percent, summed over the
+	// GPUs) count.
+	GPUs                      int
+	CUDAMemUsed, CUDAMemTotal uint64
+	CUDAUtil                  uint64
 }
 
 // KernelStats turns a kernel's readings into its metrics over time. It is
@@ -152,6 +158,19 @@ func kernelObservations(r KernelReading) []observation {
 			spec:    Spec{Key: KeyOOMKills, Type: Accumulation, UnitHint: UnitCount},
 			measure: Measurement{Value: DecimalFromUint(r.OOMKills)},
 		})
+	if r.GPUs > 0 {
+		obs = append(obs,
+			observation{
+				spec:     Spec{Key: KeyCUDAMem, Type: Gauge, UnitHint: UnitBytes, StatsFilter: []string{"max"}},
+				measure:  Measurement{Value: DecimalFromUint(r.CUDAMemUsed), Capacity: ptr(DecimalFromUint(r.CUDAMemTotal))},
+				upstream: true,
+			},
+			observation{
+				spec:     Spec{Key: KeyCUDAUtil, Type: Utilization, UnitHint: UnitPercent, StatsFilter: []string{"avg", "max"}},
+				measure:  Measurement{Value: DecimalFromUint(r.CUDAUtil), Capacity: ptr(DecimalFromInt(100 * int64(r.GPUs)))},
+				upstream: true,
+			})
+	}
 	if r.HasPSI {
 		for _, p := range []struct {
 			key   string

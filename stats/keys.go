@@ -27,6 +27,11 @@ const (
 	// KeyOOMKills is the number of a kernel's processes the OOM killer
 	// killed.
 	KeyOOMKills = "oom_kills"
+	// KeyCUDAMem and KeyCUDAUtil are GPU memory in use (bytes) and GPU
+	// utilisation (percent, capacity 100 per GPU): per device on the node
+	// and summed over a kernel's GPUs, as upstream's CUDA plugin.
+	KeyCUDAMem  = "cuda_mem"
+	KeyCUDAUtil = "cuda_util"
 	// KeyCPUPressure, KeyMemPressure and KeyIOPressure are a kernel's
 	// PSI "some" avg10: the percentage of the last 10 seconds in which
 	// at least one of its tasks stalled on CPU, memory or I/O.

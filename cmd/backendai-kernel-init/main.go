@@ -1,7 +1,7 @@
 // Command backendai-kernel-init is PID 1 of every kernel. The agent
 // bind-mounts it read-only at /opt/kernel/bai-init and starts kernels as
 //
-//	bai-init --status-dir DIR [--notify-fd N] [--grace 2s] [--signal-group] -- CMD [ARG...]
+//	bai-init --status-dir DIR [--notify-fd N] [--grace 2s] [--signal-group] [--ldconfig] -- CMD [ARG...]
 //
 // It starts CMD as its only direct child, forwards signals to it, reaps
 // every process reparented to it, and records how CMD ended in DIR, a
@@ -85,6 +85,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -128,6 +129,7 @@ type options struct {
 	notifyFD  int
 	grace     time.Duration
 	group     bool
+	ldconfig  bool
 	argv      []string
 }
 
@@ -171,6 +173,9 @@ func run(args []string, stderr io.Writer) int {
 			logf("remove stale status: %v", err)
 		}
 	}
+	if o.ldconfig {
+		runLDConfig(logf)
+	}
 	cmd := exec.Command(o.argv[0], o.argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Foreground: inForeground(), Ctty: 0}
@@ -213,6 +218,26 @@ func run(args []string, stderr io.Writer) int {
 	return st.ExitCode
 }
 
+// ldconfigPaths are where images keep ldconfig (Debian/Ubuntu's real one
+// first: /sbin/ldconfig may be a wrapper script there).
+var ldconfigPaths = []string{"/sbin/ldconfig.real", "/sbin/ldconfig", "/usr/sbin/ldconfig"}
+
+// runLDConfig rebuilds the image's ld cache, so that libraries the agent
+// bound in (the GPU driver's libcuda.so.<version>) resolve by SONAME, and
+// makes their SONAME links. An image without ldconfig is left as it is:
+// the agent created the links already.
+func runLDConfig(logf func(string, ...any)) {
+	for _, p := range ldconfigPaths {
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		if out, err := exec.Command(p).CombinedOutput(); err != nil {
+			logf("ldconfig: %v: %s", err, strings.TrimSpace(string(out)))
+		}
+		return
+	}
+}
+
 // parseArgs parses bai-init's command line; it prints what is wrong with it.
 func parseArgs(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -226,6 +251,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	flags.IntVar(&o.notifyFD, "notify-fd", -1, "descriptor to write \"ok\" to once CMD runs, closed either way (-1: none)")
 	flags.DurationVar(&o.grace, "grace", 2*time.Second, "time between SIGTERM and SIGKILL for the processes left after CMD exits")
 	flags.BoolVar(&o.group, "signal-group", false, "forward signals to CMD's process group, not to CMD alone")
+	flags.BoolVar(&o.ldconfig, "ldconfig", false, "run the image's ldconfig before CMD (libraries bound into the kernel, e.g. the GPU driver's)")
 	err := flags.Parse(args)
 	if err != nil {
 		return o, err

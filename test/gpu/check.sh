@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The GPU tier in one script (issue: NVIDIA GPUs bound by the agent).
+#
+#   test/gpu/check.sh build   here, with Go: build everything the tier needs
+#                             into .gpu/ (ignored by git; carried to the GPU
+#                             machine by the device tool)
+#   test/gpu/check.sh run     there, as root, on a machine with an NVIDIA GPU
+#                             and no Go: run the tier from .gpu/ and print
+#                             the results
+#   test/gpu/check.sh         both, on a GPU machine that has Go
+#
+# The binaries are linked against libc only (GLIBC_2.34 at most), not
+# statically: go-nvml reaches libnvidia-ml through dlopen, which a static
+# glibc does not do reliably. kernel-init is static.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT_DIR=${GPU_DIR:-.gpu}
+export CGO_CFLAGS="-O2 -g -Wno-deprecated-declarations"
+
+build() {
+	mkdir -p "$OUT_DIR"
+	local flags=(-tags seccomp -trimpath)
+	go build "${flags[@]}" -o "$OUT_DIR/backendai-agent" ./cmd/backendai-agent
+	CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$OUT_DIR/backendai-kernel-init" ./cmd/backendai-kernel-init
+	go build "${flags[@]}" -ldflags '-s -w' -o "$OUT_DIR/backendai-container-init" ./cmd/backendai-container-init
+	# Every package with TestGPU* tests, as a test binary.
+	for pkg in $(grep -l '^func TestGPU' -r --include='*_test.go' . | xargs -n1 dirname | sort -u); do
+		name=$(echo "${pkg#./}" | tr / _)
+		go test "${flags[@]}" -c -o "$OUT_DIR/$name.test" "$pkg"
+	done
+	# The kernels' image: busybox (static) plus the GPU host's own glibc,
+	# added there at test time so that nvidia-smi runs inside.
+	cp /usr/bin/busybox "$OUT_DIR/busybox"
+	du -sh "$OUT_DIR"
+}
+
+run() {
+	[ "$(id -u)" = 0 ] || { echo "check.sh run: needs root" >&2; exit 1; }
+	command -v nvidia-smi >/dev/null || { echo "check.sh run: no nvidia-smi: not a GPU machine?" >&2; exit 1; }
+	echo "== host"
+	uname -r
+	nvidia-smi -L
+	nvidia-smi --query-gpu=driver_version,pci.bus_id,memory.total --format=csv,noheader
+	ldconfig -p | grep -E 'libnvidia-ml|libcuda\.so' || true
+	# The fixtures take busybox from Debian's path.
+	[ -x /usr/bin/busybox ] || install -m 755 "$OUT_DIR/busybox" /usr/bin/busybox
+	export AGENT_TEST_GPU=1 AGENT_TEST_PRIVILEGED=1
+	export BACKENDAI_KERNEL_INIT=$PWD/$OUT_DIR/backendai-kernel-init
+	export BACKENDAI_CONTAINER_INIT=$PWD/$OUT_DIR/backendai-container-init
+	export BACKENDAI_AGENT_BINARY=$PWD/$OUT_DIR/backendai-agent
+	local rc=0 root=$PWD
+	for t in "$OUT_DIR"/*.test; do
+		echo "== $(basename "$t")"
+		# Each test binary runs in its package's directory, as go test does.
+		pkgdir=$(basename "$t" .test | tr _ /)
+		(cd "$pkgdir" && timeout 240 "$root/$t" -test.v -test.run '^TestGPU' -test.timeout 4m 2>&1) || rc=1
+	done
+	echo "== GPU tier: $([ $rc = 0 ] && echo PASS || echo FAIL)"
+	return $rc
+}
+
+case "${1:-all}" in
+build) build ;;
+run) run ;;
+all) build && run ;;
+*) echo "usage: $0 [build|run]" >&2; exit 2 ;;
+esac
