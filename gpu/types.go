@@ -1,9 +1,11 @@
 package gpu
 
 // Device is one NVIDIA GPU (or MIG device) of the node as discovery found
-// it. Devices are ordered by PCI bus id; Index is the position in that
-// order (the device id the manager sees, and what CUDA_DEVICE_ORDER=
-// PCI_BUS_ID numbers), not necessarily NVML's index.
+// it. Full GPUs are ordered by PCI bus id and Index is the position in
+// that order (the device id the manager sees, and what CUDA_DEVICE_ORDER=
+// PCI_BUS_ID numbers), not necessarily NVML's index; MIG devices follow,
+// numbered on from there. Indices are given before device_mask applies, so
+// a masked device leaves a gap rather than renumbering the others.
 type Device struct {
 	Index int
 	// NVMLIndex is NVML's own index of the device.

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 
+	"github.com/baiagent/agent/gpu"
 	"github.com/baiagent/agent/runtime/scratch"
 	"github.com/baiagent/agent/runtime/spec"
 )
@@ -221,10 +223,28 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 	}
 	rollback.push(func(ctx context.Context) error { return m.o.Images.Unmount(ctx, req.ID) })
 
+	var gpuEdits *gpu.Edits
+	if m.o.GPUs != nil {
+		if err := m.step("gpu"); err != nil {
+			return State{}, err
+		}
+		e, err := m.o.GPUs.Edits(allocation.Devices, driverCapabilities(env))
+		if err != nil {
+			return State{}, fmt.Errorf("bind GPUs %v: %w", allocation.Devices, err)
+		}
+		if len(e.NoLibraries) > 0 {
+			m.log.Warn("GPU driver libraries missing on the host", "kernel_id", req.ID, "capabilities", e.NoLibraries)
+		}
+		if err := gpuRootfs(rootfs.Target, e); err != nil {
+			return State{}, err
+		}
+		gpuEdits = &e
+	}
+
 	if err := m.step("spec"); err != nil {
 		return State{}, err
 	}
-	s, err := spec.Build(spec.Input{
+	in := spec.Input{
 		KernelID: req.ID, Hostname: hostname, Rootfs: rootfs.Target, Image: img.Config,
 		Args: req.Args, Env: req.Env, WorkDir: scr.WorkDir, ConfigDir: scr.ConfigDir, Mounts: req.Mounts,
 		ShmSize: req.ShmSize, EtcHosts: filepath.Join(kdata, "hosts"), EtcHostname: filepath.Join(kdata, "hostname"),
@@ -232,7 +252,12 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 		InitPath: m.o.InitBinary, StatusDir: filepath.Join(kdata, "status"), CgroupsPath: m.cgroupPath(req.ID),
 		CPUs: allocation.CPUs, CPUQuota: allocation.CPUQuota, MemoryBytes: allocation.MemoryBytes, PidsLimit: m.o.PidsLimit,
 		NetNSPath: netnsPath, HostNetwork: netState.Mode == NetHost,
-	})
+	}
+	if gpuEdits != nil {
+		in.Env = slices.Clone(in.Env)
+		gpuSpec(&in, *gpuEdits)
+	}
+	s, err := spec.Build(in)
 	if err != nil {
 		return State{}, err
 	}

@@ -246,6 +246,17 @@ func resourceSpec(a alloc.Allocation, scratchSize int64, mounts []spec.Mount, id
 	for c, share := range a.CoreShares {
 		r.Shares["cpu"][fmt.Sprint(c)] = share
 	}
+	// GPUs as upstream's CUDA plugin writes them: whole devices, and the
+	// container-local to global id map (local ids follow bus order).
+	if len(a.Devices) > 0 {
+		r.Shares[alloc.SlotCUDADevice] = map[string]string{}
+		ids := make([]string, len(a.Devices))
+		for i, d := range a.Devices {
+			r.Shares[alloc.SlotCUDADevice][d] = "1"
+			ids[i] = fmt.Sprintf("%d:%s", i, d)
+		}
+		r.Extra = append(r.Extra, "CUDA_GLOBAL_DEVICE_IDS="+strings.Join(ids, ","), "CUDA_RESOURCE_VIRTUALIZED=0")
+	}
 	for _, mt := range mounts {
 		perm := "rw"
 		if mt.ReadOnly {

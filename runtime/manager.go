@@ -51,6 +51,10 @@ type Options struct {
 	PidsLimit int64
 	// LogMaxBytes rotates a kernel's log file past this size (0: 10 MiB).
 	LogMaxBytes int64
+	// GPUs, when set, binds the GPUs a kernel holds (cuda.device) into it;
+	// on a node with GPUs a kernel without any is kept from the driver's
+	// state too.
+	GPUs GPUBinder
 	// Networking, when set, offers the bridge and host network modes.
 	Networking *Networking
 	Logger     *slog.Logger

@@ -139,13 +139,16 @@ func (c *Collector) Run(ctx context.Context) {
 
 // SweepNode samples the node's metrics.
 func (c *Collector) SweepNode() {
-	if c.o.Node == nil {
+	if c.o.Node == nil && c.o.GPU == nil {
 		return
 	}
 	now := c.o.Now()
-	ns, err := c.o.Node.Sample(now)
-	if err != nil {
-		c.o.Log.Warn("node stats: some sources failed", "err", err)
+	var ns NodeStats
+	if c.o.Node != nil {
+		var err error
+		if ns, err = c.o.Node.Sample(now); err != nil {
+			c.o.Log.Warn("node stats: some sources failed", "err", err)
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

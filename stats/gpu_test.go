@@ -16,9 +16,9 @@ type fakeGPUs []gpu.DeviceSample
 
 func (f fakeGPUs) Sample() ([]gpu.DeviceSample, error) { return f, nil }
 
-// TestGPUMetrics: per-GPU cuda_mem and cuda_util on the node, their sums,
+// TestCUDAMetrics: per-GPU cuda_mem and cuda_util on the node, their sums,
 // a lost GPU left out; and a kernel's sums over its GPUs.
-func TestGPUMetrics(t *testing.T) {
+func TestCUDAMetrics(t *testing.T) {
 	c, err := NewCollector(CollectorOptions{
 		Source: noKernels{}, Node: NewNode(NodeOptions{}),
 		GPU: fakeGPUs{

@@ -16,7 +16,7 @@ import (
 )
 
 const runUsage = `usage: backendai-agent run [--cpu N] [--mem SIZE] [--scratch hostdir|memory|hostfile] [--scratch-size SIZE]
-                           [--net none|bridge|host] [--publish CPORT]... [--stats] IMAGE [-- CMD ARGS...]
+                           [--gpus N] [--net none|bridge|host] [--publish CPORT]... [--stats] IMAGE [-- CMD ARGS...]
 `
 
 // intList is a repeatable integer flag.
@@ -40,6 +40,7 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	mem := fs.String("mem", "256M", "memory (slot mem), e.g. 512M, 2G")
 	scratchType := fs.String("scratch", "", "scratch type: hostdir, memory or hostfile (default: container.scratch-type)")
 	scratchSize := fs.String("scratch-size", "", "scratch size for memory and hostfile (default: container.scratch-size)")
+	gpus := fs.Int("gpus", 0, "whole GPUs (slot cuda.device); on a GPU node a kernel without any sees none")
 	netMode := fs.String("net", "none", "network: none (loopback only), bridge (own namespace on the agent's bridge) or host")
 	var publish intList
 	fs.Var(&publish, "publish", "container port to publish on container.bind-host (bridge; repeatable)")
@@ -92,7 +93,19 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	defer lock.release()
 	mode := runtime.NetworkMode(*netMode)
-	m, _, err := newRuntime(ctx, lc.cfg, log, mode == runtime.NetBridge || mode == runtime.NetHost)
+	// GPU support is opened even for --gpus 0: on a GPU node the kernel
+	// must then be kept from the GPUs an image may ask for.
+	gs, err := openGPUs(log, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "backendai-agent run: %v\n", err)
+		return exitFailure
+	}
+	defer gs.Close()
+	if *gpus > 0 && gs == nil {
+		fmt.Fprintf(stderr, "backendai-agent run: --gpus %d: %v\n", *gpus, errNoGPUs)
+		return exitFailure
+	}
+	m, _, err := newRuntime(ctx, lc.cfg, log, mode == runtime.NetBridge || mode == runtime.NetHost, gs)
 	if err != nil {
 		fmt.Fprintf(stderr, "backendai-agent run: %v\n", err)
 		return exitFailure
@@ -100,7 +113,7 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	id := "run-" + randomID()
 	st, err := m.Create(ctx, runtime.CreateRequest{
 		ID: id, Image: pos[0], Args: cmdArgs,
-		Slots:       map[string]string{"cpu": *cpu, "mem": strconv.FormatInt(int64(memBytes), 10)},
+		Slots:       runSlots(*cpu, int64(memBytes), *gpus),
 		ScratchType: scratch.Type(*scratchType), ScratchSize: size,
 		Network: mode, Publish: publishes(publish),
 	})
@@ -113,7 +126,7 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	var ks *kernelStatsRun
 	if *withStats {
-		if ks, err = startKernelStats(m, id, max(*statsInterval, 10*time.Millisecond)); err != nil {
+		if ks, err = startKernelStats(m, gs, id, max(*statsInterval, 10*time.Millisecond)); err != nil {
 			fmt.Fprintf(stderr, "backendai-agent run: stats: %v\n", err)
 		}
 	}
@@ -198,4 +211,13 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// runSlots are the slots of a `run` kernel.
+func runSlots(cpu string, mem int64, gpus int) map[string]string {
+	slots := map[string]string{"cpu": cpu, "mem": strconv.FormatInt(mem, 10)}
+	if gpus > 0 {
+		slots["cuda.device"] = strconv.Itoa(gpus)
+	}
+	return slots
 }

@@ -71,8 +71,9 @@ func lockState(dir string) (*stateLock, error) {
 func (l *stateLock) release() { _ = l.f.Close() }
 
 // newRuntime builds the image store, allocator and kernel manager from the
-// configuration. The caller must hold the state lock.
-func newRuntime(ctx context.Context, cfg *configs.Config, log *slog.Logger, withNet bool) (*runtime.Manager, *image.Store, error) {
+// configuration; gpus (nil: none) adds the cuda.device slot and binding.
+// The caller must hold the state lock.
+func newRuntime(ctx context.Context, cfg *configs.Config, log *slog.Logger, withNet bool, gpus *gpuSupport) (*runtime.Manager, *image.Store, error) {
 	store, err := image.Open(ctx, image.Options{Root: imageStoreRoot(cfg.Agent.VarBasePath), Logger: log.With("component", "image")})
 	if err != nil {
 		return nil, nil, err
@@ -88,6 +89,7 @@ func newRuntime(ctx context.Context, cfg *configs.Config, log *slog.Logger, with
 	al, err := alloc.New(alloc.Options{
 		Cores: cores, MemoryBytes: mem, ReservedCPU: cfg.Resource.ReservedCPU,
 		ReservedMem: int64(cfg.Resource.ReservedMem), MemAlign: int64(cfg.Resource.MemoryAlignSize),
+		Devices: gpus.allocDevices(), CoreNodes: alloc.HostCoreNodes("/sys", cores),
 	})
 	if err != nil {
 		return nil, nil, err
@@ -104,7 +106,12 @@ func newRuntime(ctx context.Context, cfg *configs.Config, log *slog.Logger, with
 			return nil, nil, err
 		}
 	}
+	var binder runtime.GPUBinder
+	if gpus != nil { // a nil *gpuSupport must not become a non-nil interface
+		binder = gpus
+	}
 	m, err := runtime.New(ctx, runtime.Options{
+		GPUs:          binder,
 		Networking:    networking,
 		StateDir:      runtimeStateDir(cfg),
 		LogDir:        filepath.Join(cfg.Agent.VarBasePath, "logs", "kernels"),

@@ -142,12 +142,17 @@ func (s *server) run(ctx context.Context) (err error) {
 	defer prod.Close()
 
 	// Kernels and their stats.
-	m, store, err := newRuntime(ctx, cfg, s.log, true)
+	gpus, err := openGPUs(s.log.With("component", "gpu"), gpuMask(ov.AcceleratorPlugins))
+	if err != nil {
+		return err
+	}
+	defer gpus.Close()
+	m, store, err := newRuntime(ctx, cfg, s.log, true, gpus)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	col, err := newCollector(cfg, m, s.log.With("component", "stats"))
+	col, err := newCollector(cfg, m, gpus, s.log.With("component", "stats"))
 	if err != nil {
 		return err
 	}
@@ -163,6 +168,9 @@ func (s *server) run(ctx context.Context) (err error) {
 	so := serviceOptions(cfg, id, host, curve)
 	so.Kernels, so.Images, so.Publisher, so.Stats = m, store, prod, col
 	so.Capacity = m.Capacity
+	if gpus != nil {
+		so.GPUs = gpus
+	}
 	if n := m.Networking(); n != nil {
 		so.Networking, so.Ports = true, n.Ports
 	}

@@ -40,6 +40,7 @@ func (s runtimeSource) Kernels() []stats.KernelTarget {
 			ScratchDir:      filepath.Join(st.Scratch.Root, st.ID),
 			ScratchMeasured: st.Scratch.Type == scratch.Memory || st.Scratch.Type == scratch.HostFile,
 			OwnNetwork:      st.Net.Mode == runtime.NetBridge,
+			GPUs:            st.Allocation.Devices,
 		})
 	}
 	return out
@@ -50,9 +51,12 @@ func (s runtimeSource) NetCounters(id string) (rx, tx uint64, err error) { retur
 // newCollector makes the agent's stats collector: node metrics (disks
 // under the agent's own scratch and image directories left out) and the
 // kernels of m (nil: none yet), at the utilization-metric intervals.
-func newCollector(cfg *configs.Config, m *runtime.Manager, log *slog.Logger) (*stats.Collector, error) {
+func newCollector(cfg *configs.Config, m *runtime.Manager, gpus *gpuSupport, log *slog.Logger) (*stats.Collector, error) {
 	um := cfg.Agent.UtilizationMetric
 	o := stats.CollectorOptions{Source: runtimeSource{m: m}, Log: log}
+	if gpus != nil {
+		o.GPU = gpus
+	}
 	if um.Node.Enable {
 		o.NodeInterval = time.Duration(um.Node.Interval)
 		o.Node = stats.NewNode(stats.NodeOptions{ExcludeMountPrefixes: []string{cfg.Container.ScratchRoot, cfg.Agent.VarBasePath}})
@@ -80,12 +84,18 @@ type kernelStatsRun struct {
 }
 
 // startKernelStats takes a first reading now and one every interval.
-func startKernelStats(m *runtime.Manager, id string, interval time.Duration) (*kernelStatsRun, error) {
-	col, err := stats.NewCollector(stats.CollectorOptions{Source: runtimeSource{m: m, only: id}})
+// With GPUs, each sweep samples them first (cuda_mem, cuda_util).
+func startKernelStats(m *runtime.Manager, gpus *gpuSupport, id string, interval time.Duration) (*kernelStatsRun, error) {
+	o := stats.CollectorOptions{Source: runtimeSource{m: m, only: id}}
+	if gpus != nil {
+		o.GPU = gpus
+	}
+	col, err := stats.NewCollector(o)
 	if err != nil {
 		return nil, err
 	}
 	k := &kernelStatsRun{col: col, id: id, done: make(chan struct{})}
+	col.SweepNode()
 	col.SweepKernels()
 	k.wg.Go(func() {
 		t := time.NewTicker(interval)
@@ -95,6 +105,7 @@ func startKernelStats(m *runtime.Manager, id string, interval time.Duration) (*k
 			case <-k.done:
 				return
 			case <-t.C:
+				col.SweepNode()
 				col.SweepKernels()
 			}
 		}

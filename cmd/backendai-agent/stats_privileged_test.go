@@ -73,7 +73,7 @@ func newStatsEnv(t *testing.T, withNet bool) *statsEnv {
 		}
 		restoreAgentNetwork(t, "baist0")
 	}
-	m, _, err := newRuntime(t.Context(), lc.cfg, slog.New(slog.DiscardHandler), withNet)
+	m, _, err := newRuntime(t.Context(), lc.cfg, slog.New(slog.DiscardHandler), withNet, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

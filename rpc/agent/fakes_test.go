@@ -27,6 +27,7 @@ type fakeKernels struct {
 	destroyed []string
 	createErr error
 	scratch   string
+	gpus      []string // devices given to every created kernel
 	subs      []chan runtime.Event
 }
 
@@ -51,6 +52,7 @@ func (f *fakeKernels) Create(_ context.Context, req runtime.CreateRequest) (runt
 		Net:     runtime.NetState{Mode: req.Network, IP: "10.0.0.2"},
 	}
 	st.Allocation.Slots = req.Slots
+	st.Allocation.Devices = f.gpus
 	for i, p := range req.Publish {
 		st.Net.Bindings = append(st.Net.Bindings, runtime.PortBinding{ContainerPort: p.ContainerPort, HostIP: "0.0.0.0", HostPort: 30000 + i})
 	}

@@ -190,10 +190,19 @@ func (s *Service) creationInfo(st runtime.State) map[string]any {
 		"service_ports":    servicePorts,
 		"container_id":     st.ID,
 		"resource_spec":    map[string]any{"slots": slots, "mounts": []any{}, "scratch_disk_size": 0},
-		"attached_devices": map[string]any{},
+		"attached_devices": s.attached(st),
 		"agent_addr":       s.o.Addr,
 		"scaling_group":    s.o.ScalingGroup,
 	}
+}
+
+// attached is creation info's attached_devices: {"cuda": [...]} for a
+// kernel with GPUs, as upstream's CUDA plugin fills it.
+func (s *Service) attached(st runtime.State) map[string]any {
+	if s.o.GPUs == nil || len(st.Allocation.Devices) == 0 {
+		return map[string]any{}
+	}
+	return map[string]any{"cuda": s.o.GPUs.Attached(st.Allocation.Devices)}
 }
 
 // destroyKernel is destroy_kernel(kernel_id, session_id, reason,

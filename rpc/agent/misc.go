@@ -3,9 +3,12 @@ package agent
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 
+	"github.com/baiagent/agent/gpu"
 	"github.com/baiagent/agent/rpc/codec"
 )
 
@@ -31,11 +34,36 @@ func (s *Service) health(context.Context, codec.Call) (any, error) {
 // gatherHWInfo: the cpu and mem plugins have no hardware info (upstream
 // skips them); GPUs add theirs when the GPU support lands.
 func (s *Service) gatherHWInfo(context.Context, codec.Call) (any, error) {
-	return map[string]any{}, nil
+	out := map[string]any{}
+	if s.o.GPUs == nil {
+		return out, nil
+	}
+	for id, d := range s.o.GPUs.HWInfo() {
+		out["cuda:"+id] = hwDevice(d)
+	}
+	return out, nil
 }
 
 func (s *Service) gatherHWInfoV2(context.Context, codec.Call) (any, error) {
-	return map[string]any{"devices": []any{}}, nil
+	devices := []any{}
+	if s.o.GPUs != nil {
+		info := s.o.GPUs.HWInfo()
+		for _, id := range slices.Sorted(maps.Keys(info)) {
+			d := hwDevice(info[id])
+			d["device_name"] = "cuda:" + id
+			devices = append(devices, d)
+		}
+	}
+	return map[string]any{"devices": devices}, nil
+}
+
+// hwDevice is one device of gather_hwinfo in upstream's shape.
+func hwDevice(d gpu.HWDevice) map[string]any {
+	meta := map[string]any{}
+	for k, v := range d.Metadata {
+		meta[k] = v
+	}
+	return map[string]any{"status": d.Status, "status_info": d.StatusInfo, "metadata": meta}
 }
 
 func (s *Service) getLocalConfig(context.Context, codec.Call) (any, error) {
@@ -103,7 +131,18 @@ func (s *Service) releasePort(_ context.Context, c codec.Call) (any, error) {
 // scanGPUAllocMap sums cuda.device and cuda.shares over the kernels'
 // allocations per GPU; without GPU support it is empty.
 func (s *Service) scanGPUAllocMap(context.Context, codec.Call) (any, error) {
-	return map[string]any{}, nil
+	out := map[string]any{}
+	for _, st := range s.o.Kernels.List() {
+		for _, d := range st.Allocation.Devices {
+			n := 1
+			if v, ok := out[d].(string); ok {
+				n, _ = strconv.Atoi(v)
+				n++
+			}
+			out[d] = strconv.Itoa(n)
+		}
+	}
+	return out, nil
 }
 
 // getCommitStatus: this agent never commits, so nothing is ongoing.

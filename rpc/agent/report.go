@@ -129,16 +129,24 @@ func (s *Service) Info(ctx context.Context) events.AgentInfo {
 		}
 		units = append(units, events.SlotUnit{Slot: k, Type: unit})
 	}
+	plugins := map[string]map[string]any{
+		"cpu": {"version": s.o.Version, "agent_version": s.o.Version, "machine": s.o.Arch, "os_type": "Linux"},
+		"mem": {"version": s.o.Version},
+	}
+	if s.o.GPUs != nil {
+		cuda := map[string]any{"version": s.o.Version}
+		for k, v := range s.o.GPUs.PluginInfo() {
+			cuda[k] = v
+		}
+		plugins["cuda"] = cuda
+	}
 	return events.AgentInfo{
 		IP: s.o.Host, Region: s.o.Region, ScalingGroup: s.o.ScalingGroup, Addr: s.o.Addr,
 		PublicKey: s.o.PublicKey, PublicHost: s.o.PublicHost,
 		AvailableSlots: slots, SlotUnits: units, Version: s.o.Version,
-		ComputePlugins: map[string]map[string]any{
-			"cpu": {"version": s.o.Version, "agent_version": s.o.Version, "machine": s.o.Arch, "os_type": "Linux"},
-			"mem": {"version": s.o.Version},
-		},
-		Images:       s.installedImages(ctx),
-		Architecture: s.o.Arch,
+		ComputePlugins: plugins,
+		Images:         s.installedImages(ctx),
+		Architecture:   s.o.Arch,
 	}
 }
 

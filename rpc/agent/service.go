@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/baiagent/agent/gpu"
 	"github.com/baiagent/agent/rpc/callosum"
 	"github.com/baiagent/agent/rpc/codec"
 	"github.com/baiagent/agent/rpc/events"
@@ -58,6 +59,14 @@ type Stats interface {
 	Node() stats.NodeStats
 }
 
+// GPUs is the node's GPU support, for gather_hwinfo, the heartbeat and
+// the creation info.
+type GPUs interface {
+	HWInfo() map[string]gpu.HWDevice
+	PluginInfo() map[string]any
+	Attached(ids []string) []any
+}
+
 // Ports is the host port pool, for assign_port and release_port.
 type Ports interface {
 	Take(owner string, n int) ([]int, error)
@@ -83,6 +92,7 @@ type Options struct {
 	Publisher Publisher
 	Stats     Stats // optional
 	Ports     Ports // optional: assign_port fails without it
+	GPUs      GPUs  // optional: nil on a node without GPU support
 	// Capacity returns the slots the node offers (alloc maps minus
 	// reservations), e.g. {"cpu": "4", "mem": "8589934592"}.
 	Capacity func() map[string]string

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/baiagent/agent/gpu"
 	"github.com/baiagent/agent/rpc/callosum"
 	"github.com/baiagent/agent/rpc/codec"
 	"github.com/baiagent/agent/rpc/events"
@@ -460,5 +461,55 @@ func TestParseServicePorts(t *testing.T) {
 	want := []servicePort{{"jupyter", "http", []int{8080}}, {"multi", "tcp", []int{9000, 9001}}, {"ttyd", "http", []int{7681}}}
 	if d := cmp.Diff(want, got, cmp.AllowUnexported(servicePort{})); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
+	}
+}
+
+type fakeGPUs struct{}
+
+func (fakeGPUs) HWInfo() map[string]gpu.HWDevice {
+	return map[string]gpu.HWDevice{"0": {Status: "healthy", Metadata: map[string]string{"uuid": "GPU-1"}}}
+}
+func (fakeGPUs) PluginInfo() map[string]any { return map[string]any{"cuda_support": true} }
+func (fakeGPUs) Attached(ids []string) []any {
+	var out []any
+	for _, id := range ids {
+		out = append(out, map[string]any{"device_id": id})
+	}
+	return out
+}
+
+func TestHWInfoAndGPUAllocMap(t *testing.T) {
+	f := newFixture(t, true)
+	f.svc.o.GPUs = fakeGPUs{}
+	hw, err := f.call(t, "gather_hwinfo", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := hw.(map[string]any)["cuda:0"].(map[string]any)
+	if !ok || d["status"] != "healthy" || d["metadata"].(map[string]any)["uuid"] != "GPU-1" {
+		t.Errorf("gather_hwinfo %v", hw)
+	}
+	hw2, err := f.call(t, "gather_hwinfo_v2", nil, nil)
+	if err != nil || len(hw2.(map[string]any)["devices"].([]any)) != 1 {
+		t.Errorf("gather_hwinfo_v2 %v %v", hw2, err)
+	}
+	if info := f.svc.Info(context.Background()); info.ComputePlugins["cuda"]["cuda_support"] != true {
+		t.Errorf("compute plugins %v", info.ComputePlugins)
+	}
+	cfg := creationConfig(kernelA)
+	cfg["resource_slots"].(map[string]any)["cuda.device"] = "1"
+	kid, _ := codec.ParseUUID(kernelA)
+	f.kernels.gpus = []string{"0"}
+	res, err := f.call(t, "create_kernels", []any{sessionA, []any{kernelA}, []any{cfg}, map[string]any{}, map[any]any{kid: codec.ImageRef{Name: "busybox"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	att := res.([]any)[0].(map[string]any)["attached_devices"].(map[string]any)
+	if len(att["cuda"].([]any)) != 1 {
+		t.Errorf("attached_devices %v", att)
+	}
+	m, err := f.call(t, "scan_gpu_alloc_map", nil, nil)
+	if err != nil || m.(map[string]any)["0"] != "1" {
+		t.Errorf("scan_gpu_alloc_map %v %v", m, err)
 	}
 }

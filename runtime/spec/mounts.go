@@ -14,6 +14,9 @@ import (
 // parents before children.
 func mounts(in Input) []specs.Mount {
 	ms := intrinsicMounts(in)
+	for _, m := range in.RawMounts {
+		ms = append(ms, specs.Mount{Destination: m.Target, Type: "bind", Source: m.Source, Options: slices.Clone(m.Options)})
+	}
 	user := slices.Clone(in.Mounts)
 	slices.SortStableFunc(user, func(a, b Mount) int {
 		return cmp.Compare(depth(a.Target), depth(b.Target))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -125,6 +126,33 @@ type Input struct {
 	// NoSeccomp runs the kernel without a seccomp filter; the default is
 	// DefaultSeccomp(DefaultCapabilities()).
 	NoSeccomp bool
+	// Devices are character devices made in the kernel's /dev (GPUs),
+	// each also allowed (rwm) in the kernel's device cgroup.
+	Devices []Device
+	// RawMounts are binds with their own options (the GPU driver's
+	// libraries, binaries, firmware), mounted after the agent's own and
+	// before the user's.
+	RawMounts []RawMount
+	// MaskedPaths are hidden in addition to the defaults (other GPUs'
+	// /proc/driver/nvidia/gpus entries).
+	MaskedPaths []string
+	// InitLDConfig makes the init run the image's ldconfig before the
+	// command (libraries bound in by RawMounts).
+	InitLDConfig bool
+}
+
+// Device is a character device node of the kernel.
+type Device struct {
+	Path         string
+	Major, Minor int64
+	FileMode     uint32
+	UID, GID     uint32
+}
+
+// RawMount is a bind mount with explicit options.
+type RawMount struct {
+	Source, Target string
+	Options        []string
 }
 
 // Build returns the runtime spec of the kernel described by in, or an
@@ -175,7 +203,8 @@ func Build(in Input) (*specs.Spec, error) {
 			Resources:     resources(in),
 			CgroupsPath:   in.CgroupsPath,
 			Namespaces:    namespaces(in.NetNSPath, in.HostNetwork),
-			MaskedPaths:   maskedPaths(),
+			MaskedPaths:   append(maskedPaths(), in.MaskedPaths...),
+			Devices:       linuxDevices(in.Devices),
 			ReadonlyPaths: readonlyPaths(),
 		},
 	}
@@ -201,7 +230,11 @@ func processArgs(in Input) ([]string, error) {
 	if in.InitPath == "" {
 		return args, nil
 	}
-	return slices.Concat([]string{InitTarget, "--status-dir", StatusTarget, "--notify-fd", strconv.Itoa(NotifyFD), "--"}, args), nil
+	init := []string{InitTarget, "--status-dir", StatusTarget, "--notify-fd", strconv.Itoa(NotifyFD)}
+	if in.InitLDConfig {
+		init = append(init, "--ldconfig")
+	}
+	return slices.Concat(init, []string{"--"}, args), nil
 }
 
 // processEnv merges HOSTNAME, the image's env and in.Env by key, keeping
@@ -259,6 +292,10 @@ func namespaces(netns string, hostNetwork bool) []specs.LinuxNamespace {
 // rules.
 func resources(in Input) *specs.LinuxResources {
 	r := &specs.LinuxResources{Devices: deviceRules()}
+	for _, d := range in.Devices {
+		major, minor := d.Major, d.Minor
+		r.Devices = append(r.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Minor: &minor, Access: "rwm"})
+	}
 	if len(in.CPUs) > 0 || in.CPUQuota > 0 {
 		r.CPU = &specs.LinuxCPU{}
 	}
@@ -338,6 +375,17 @@ func deviceRules() []specs.LinuxDeviceCgroup {
 
 // maskedPaths returns Docker's default masked paths: kernel interfaces
 // that leak host information or state.
+// linuxDevices turns the kernel's extra devices into spec entries.
+func linuxDevices(ds []Device) []specs.LinuxDevice {
+	var out []specs.LinuxDevice
+	for _, d := range ds {
+		mode := os.FileMode(d.FileMode)
+		uid, gid := d.UID, d.GID
+		out = append(out, specs.LinuxDevice{Path: d.Path, Type: "c", Major: d.Major, Minor: d.Minor, FileMode: &mode, UID: &uid, GID: &gid})
+	}
+	return out
+}
+
 func maskedPaths() []string {
 	return []string{
 		"/proc/acpi",

@@ -89,6 +89,24 @@ func noSeccompInput() Input {
 	}
 }
 
+// gpuInput is a kernel with one GPU bound (what runtime.gpuSpec adds from
+// gpu.Edits): device nodes with cgroup rules, driver files, ldconfig, the
+// other GPU masked.
+func gpuInput() Input {
+	in := defaultInput()
+	in.Devices = []Device{
+		{Path: "/dev/nvidiactl", Major: 195, Minor: 255, FileMode: 0o666},
+		{Path: "/dev/nvidia-uvm", Major: 507, Minor: 0, FileMode: 0o666},
+		{Path: "/dev/nvidia1", Major: 195, Minor: 1, FileMode: 0o666},
+	}
+	in.RawMounts = []RawMount{{Source: "/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15", Target: "/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15",
+		Options: []string{"ro", "nosuid", "nodev", "bind"}}}
+	in.Env = append(in.Env, "NVIDIA_VISIBLE_DEVICES=void", "CUDA_VISIBLE_DEVICES=0")
+	in.MaskedPaths = []string{"/proc/driver/nvidia/gpus/0000:07:00.0"}
+	in.InitLDConfig = true
+	return in
+}
+
 // goldenCases are the inputs whose whole spec is kept in testdata.
 func goldenCases() []struct {
 	name string
@@ -101,6 +119,7 @@ func goldenCases() []struct {
 		{"default", defaultInput()},
 		{"limits", limitsInput()},
 		{"noseccomp", noSeccompInput()},
+		{"gpu", gpuInput()},
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	lcdevices "github.com/opencontainers/cgroups/devices/config"
 	lcconfigs "github.com/opencontainers/runc/libcontainer/configs"
 	lcvalidate "github.com/opencontainers/runc/libcontainer/configs/validate"
 	"github.com/opencontainers/runc/libcontainer/specconv"
@@ -55,7 +56,7 @@ func TestSpecconv(t *testing.T) {
 			if got := cfg.Hostname; got != s.Hostname || got == "" {
 				t.Errorf("hostname %q, want %q", got, s.Hostname)
 			}
-			if !slices.Equal(cfg.MaskPaths, maskedPaths()) || !slices.Equal(cfg.ReadonlyPaths, readonlyPaths()) {
+			if !slices.Equal(cfg.MaskPaths, append(maskedPaths(), in.MaskedPaths...)) || !slices.Equal(cfg.ReadonlyPaths, readonlyPaths()) {
 				t.Errorf("masked %q, read-only %q", cfg.MaskPaths, cfg.ReadonlyPaths)
 			}
 			devices := map[string]bool{}
@@ -69,6 +70,18 @@ func TestSpecconv(t *testing.T) {
 			}
 			if r := cfg.Cgroups.Resources; len(r.Devices) == 0 || r.Devices[0].Allow || r.Devices[0].Type != 'a' {
 				t.Errorf("device rules do not start with deny-all: %+v", r.Devices)
+			}
+			// Extra devices (GPUs) are created and allowed.
+			for _, d := range in.Devices {
+				if !devices[d.Path] {
+					t.Errorf("device %s not created", d.Path)
+				}
+				allowed := slices.ContainsFunc(cfg.Cgroups.Resources.Devices, func(r *lcdevices.Rule) bool {
+					return r.Allow && r.Type == 'c' && r.Major == d.Major && r.Minor == d.Minor
+				})
+				if !allowed {
+					t.Errorf("device %s %d:%d not allowed in the cgroup", d.Path, d.Major, d.Minor)
+				}
 			}
 		})
 	}

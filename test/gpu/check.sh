@@ -18,11 +18,12 @@ OUT_DIR=${GPU_DIR:-.gpu}
 export CGO_CFLAGS="-O2 -g -Wno-deprecated-declarations"
 
 build() {
-	mkdir -p "$OUT_DIR"
-	local flags=(-tags seccomp -trimpath)
-	go build "${flags[@]}" -o "$OUT_DIR/backendai-agent" ./cmd/backendai-agent
+	rm -rf "$OUT_DIR" && mkdir -p "$OUT_DIR"
+	local flags=(-tags seccomp -trimpath -ldflags '-s -w')
+	# The agent's test binary is the agent too (its tests run it as
+	# backendai-agent), so no separate agent binary travels.
 	CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$OUT_DIR/backendai-kernel-init" ./cmd/backendai-kernel-init
-	go build "${flags[@]}" -ldflags '-s -w' -o "$OUT_DIR/backendai-container-init" ./cmd/backendai-container-init
+	go build "${flags[@]}" -o "$OUT_DIR/backendai-container-init" ./cmd/backendai-container-init
 	# Every package with TestGPU* tests, as a test binary.
 	for pkg in $(grep -l '^func TestGPU' -r --include='*_test.go' . | xargs -n1 dirname | sort -u); do
 		name=$(echo "${pkg#./}" | tr / _)
@@ -31,11 +32,17 @@ build() {
 	# The kernels' image: busybox (static) plus the GPU host's own glibc,
 	# added there at test time so that nvidia-smi runs inside.
 	cp /usr/bin/busybox "$OUT_DIR/busybox"
+	gzip -9 "$OUT_DIR"/*  # the device tool carries at most 64 MiB
 	du -sh "$OUT_DIR"
 }
 
 run() {
 	[ "$(id -u)" = 0 ] || { echo "check.sh run: needs root" >&2; exit 1; }
+	if ls "$OUT_DIR"/*.gz >/dev/null 2>&1; then
+		local tmp=/tmp/backendai-gpu
+		rm -rf "$tmp" && mkdir -p "$tmp" && cp "$OUT_DIR"/*.gz "$tmp"/ && gunzip "$tmp"/*.gz && chmod +x "$tmp"/*
+		OUT_DIR=$tmp
+	fi
 	command -v nvidia-smi >/dev/null || { echo "check.sh run: no nvidia-smi: not a GPU machine?" >&2; exit 1; }
 	echo "== host"
 	uname -r
@@ -44,16 +51,18 @@ run() {
 	ldconfig -p | grep -E 'libnvidia-ml|libcuda\.so' || true
 	# The fixtures take busybox from Debian's path.
 	[ -x /usr/bin/busybox ] || install -m 755 "$OUT_DIR/busybox" /usr/bin/busybox
+	# The driver may live outside the ld cache (a read-only /usr/local/nvidia).
+	export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/nvidia/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+	export PATH=$PATH:/usr/local/nvidia/bin
 	export AGENT_TEST_GPU=1 AGENT_TEST_PRIVILEGED=1
-	export BACKENDAI_KERNEL_INIT=$PWD/$OUT_DIR/backendai-kernel-init
-	export BACKENDAI_CONTAINER_INIT=$PWD/$OUT_DIR/backendai-container-init
-	export BACKENDAI_AGENT_BINARY=$PWD/$OUT_DIR/backendai-agent
-	local rc=0 root=$PWD
+	export BACKENDAI_KERNEL_INIT=$OUT_DIR/backendai-kernel-init
+	export BACKENDAI_CONTAINER_INIT=$OUT_DIR/backendai-container-init
+	local rc=0
 	for t in "$OUT_DIR"/*.test; do
 		echo "== $(basename "$t")"
 		# Each test binary runs in its package's directory, as go test does.
 		pkgdir=$(basename "$t" .test | tr _ /)
-		(cd "$pkgdir" && timeout 240 "$root/$t" -test.v -test.run '^TestGPU' -test.timeout 4m 2>&1) || rc=1
+		(cd "$pkgdir" && timeout 240 "$t" -test.v -test.run '^TestGPU' -test.timeout 4m 2>&1) || rc=1
 	done
 	echo "== GPU tier: $([ $rc = 0 ] && echo PASS || echo FAIL)"
 	return $rc
