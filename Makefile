@@ -89,6 +89,8 @@ bench: ## benchmarks, each printing its figure or its ratio against the named ba
 	$(GO) test -run '^$$' -bench 'PingMethod' -benchtime 5000x ./rpc/agent/
 	$(GO) test -run '^$$' -bench 'PingRoundTrip|Call1000' -benchtime 3000x ./rpc/callosum/
 	AGENT_TEST_REDIS=1 $(GO) test -run '^$$' -bench 'StatsWrite200' -benchtime 50x ./rpc/events/
+	$(GO) test -run '^$$' -bench 'Edits|NewBinder' ./gpu/
+	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'GPUBindingCost' -benchtime 20x ./runtime/
 
 lint: ## gofmt, go vet, staticcheck, go mod tidy check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -111,4 +113,66 @@ func TestPrivilegedGPUBinding(t *testing.T) {
 		_, _ = m.Wait(t.Context(), "k-gpu3")
 		_, _ = m.Destroy(t.Context(), "k-gpu3", time.Second)
 	}
+}
+
+// BenchmarkPrivilegedGPUBindingCost creates kernels with and without a
+// (fake) GPU, interleaved, and reports both p50s and their difference:
+// what binding costs the runtime per kernel (device node and cgroup rule,
+// driver file bind, link in the rootfs), on top of gpu.Binder.Edits
+// (gpu's BenchmarkEdits). Target: at most 5 ms in all.
+func BenchmarkPrivilegedGPUBindingCost(b *testing.B) {
+	testenv.RequirePrivileged(b)
+	e := newEnv(b)
+	lib := filepath.Join(e.dir, "libfake.so.550.1")
+	if err := os.WriteFile(lib, []byte("fake\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cores, err := alloc.HostCores()
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.opts.Alloc, err = alloc.New(alloc.Options{Cores: cores, MemoryBytes: 64 << 30, CPUOvercommit: 256, Devices: []alloc.Device{{ID: "0", NUMANode: -1}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.opts.GPUs = fakeBinder{lib: lib}
+	m := e.manager(b)
+	var with, without []time.Duration
+	i := 0
+	for b.Loop() {
+		for _, gpus := range []bool{false, true} {
+			s := slots("1", "67108864")
+			if gpus {
+				s["cuda.device"] = "1"
+			}
+			id := fmt.Sprintf("k-gpub-%d", i)
+			i++
+			start := time.Now()
+			if _, err := m.Create(b.Context(), CreateRequest{ID: id, Image: e.image, Slots: s, Args: []string{"sleep", "60"}}); err != nil {
+				b.Fatal(err)
+			}
+			d := time.Since(start)
+			if gpus {
+				with = append(with, d)
+			} else {
+				without = append(without, d)
+			}
+			b.StopTimer()
+			if _, err := m.Destroy(b.Context(), id, time.Millisecond); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	}
+	// The median of the paired differences: each pair ran back to back,
+	// so drift of the shared machine cancels out better than in p50s.
+	diffs := make([]time.Duration, len(with))
+	for i := range with {
+		diffs[i] = with[i] - without[i]
+	}
+	slices.Sort(diffs)
+	b.ReportMetric(float64(percentile(without, 0.5).Microseconds())/1000, "ms-p50-no-gpu")
+	b.ReportMetric(float64(percentile(with, 0.5).Microseconds())/1000, "ms-p50-gpu")
+	b.ReportMetric(float64(diffs[len(diffs)/2].Microseconds())/1000, "ms-binding")
+	b.ReportMetric(0, "ns/op")
 }
