@@ -80,6 +80,7 @@ func intrinsicMounts(in Input) []specs.Mount {
 		{in.EtcResolv, "/etc/resolv.conf", false},
 		{in.Localtime, "/etc/localtime", true},
 		{in.InitPath, InitTarget, true},
+		{in.RunnerPath, RunnerTarget, true},
 		{in.StatusDir, StatusTarget, false},
 	} {
 		if b.src != "" {

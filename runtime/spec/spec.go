@@ -22,6 +22,8 @@ const (
 	ConfigTarget = "/home/config"
 	// InitTarget is where the agent's static init binary is bound (ro).
 	InitTarget = "/opt/kernel/bai-init"
+	// RunnerTarget is where the in-container kernel runner is bound (ro).
+	RunnerTarget = "/opt/kernel/bai-krunner"
 	// StatusTarget is the directory where the init writes the exit status (rw).
 	StatusTarget = "/opt/kernel/status"
 	// NotifyFD is the descriptor on which the init says "ok" once the
@@ -103,6 +105,9 @@ type Input struct {
 	// [InitTarget --status-dir StatusTarget --notify-fd 3 -- args...] and StatusDir is
 	// required; "" runs args directly.
 	InitPath string
+	// RunnerPath is the host path of the static kernel runner, bound at
+	// RunnerTarget; "" = not bound.
+	RunnerPath string
 	// StatusDir is the host directory bound read-write at StatusTarget.
 	StatusDir string
 	// CgroupsPath is the kernel's absolute cgroup path, e.g.
