@@ -53,6 +53,10 @@ type CreateRequest struct {
 	// NetworkName joins a session network (see CreateNetwork) instead of
 	// the agent's bridge; members resolve each other by Hostname.
 	NetworkName string
+	// Runner, when set, runs the in-container kernel runner as the
+	// kernel's command (Args are then ignored); it needs bridge or host
+	// networking.
+	Runner *Runner
 }
 
 // validID is what every layer accepts as a kernel id (scratch forbids dots,
@@ -140,6 +144,9 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 		}
 	}()
 	log := m.log.With("kernel_id", req.ID)
+	if err := m.prepareRunner(&req); err != nil {
+		return State{}, err
+	}
 
 	if err := m.step("image"); err != nil {
 		return State{}, err
@@ -249,7 +256,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 		Args: req.Args, Env: req.Env, WorkDir: scr.WorkDir, ConfigDir: scr.ConfigDir, Mounts: req.Mounts,
 		ShmSize: req.ShmSize, EtcHosts: filepath.Join(kdata, "hosts"), EtcHostname: filepath.Join(kdata, "hostname"),
 		EtcResolv: filepath.Join(kdata, "resolv.conf"), Localtime: localtime(),
-		InitPath: m.o.InitBinary, StatusDir: filepath.Join(kdata, "status"), CgroupsPath: m.cgroupPath(req.ID),
+		InitPath: m.o.InitBinary, RunnerPath: runnerPath(req.Runner, m.o.RunnerBinary), StatusDir: filepath.Join(kdata, "status"), CgroupsPath: m.cgroupPath(req.ID),
 		CPUs: allocation.CPUs, CPUQuota: allocation.CPUQuota, MemoryBytes: allocation.MemoryBytes, PidsLimit: m.o.PidsLimit,
 		NetNSPath: netnsPath, HostNetwork: netState.Mode == NetHost,
 	}

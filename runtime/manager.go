@@ -32,6 +32,9 @@ type Options struct {
 	CgroupRoot string
 	// InitBinary is the host path of the static backendai-kernel-init.
 	InitBinary string
+	// RunnerBinary is the host path of the static backendai-krunner, bound
+	// into kernels that ask for the runner; "" offers none.
+	RunnerBinary string
 	// ContainerInit, when set, is a sealed memfd of
 	// backendai-container-init, passed to libcontainer's re-exec of the
 	// calling binary, whose start-up trampoline (cmd/backendai-agent) execs
@@ -151,6 +154,9 @@ func (m *Manager) Capacity() map[string]string { return m.o.Alloc.Capacity() }
 // Networking is what the manager networks kernels with; nil when only
 // loopback is offered.
 func (m *Manager) Networking() *Networking { return m.o.Networking }
+
+// HasRunner says whether kernels can run the in-container kernel runner.
+func (m *Manager) HasRunner() bool { return m.o.RunnerBinary != "" }
 
 func (m *Manager) kdataDir(id string) string { return filepath.Join(m.o.StateDir, "kdata", id) }
 

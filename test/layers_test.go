@@ -19,11 +19,11 @@ import (
 // docs/ARCHITECTURE.md say the same thing; TestArchitectureDocListsLayers
 // keeps them together.
 var allowed = map[string][]string{
-	"cmd":     {"configs", "internal", "rpc", "runtime", "stats", "cgroup", "netns", "gpu"},
+	"cmd":     {"configs", "internal", "rpc", "runtime", "stats", "cgroup", "netns", "gpu", "runner"},
 	"rpc":     {"runtime", "stats", "cgroup", "netns", "gpu"},
 	"runtime": {"cgroup", "netns", "gpu"},
 	"stats":   {"cgroup", "netns", "gpu"},
-	"test":    {"configs", "internal", "rpc", "runtime", "stats", "cgroup", "netns", "gpu"},
+	"test":    {"configs", "internal", "rpc", "runtime", "stats", "cgroup", "netns", "gpu", "runner"},
 }
 
 // layerOf is the top-level folder of a module package, or "" for a package

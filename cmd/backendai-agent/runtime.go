@@ -22,6 +22,27 @@ import (
 // envKernelInit overrides where the kernel init binary is found.
 const envKernelInit = "BACKENDAI_KERNEL_INIT"
 
+// envKernelRunner overrides where backendai-krunner is found.
+const envKernelRunner = "BACKENDAI_KRUNNER"
+
+// kernelRunnerPath finds the static backendai-krunner: $BACKENDAI_KRUNNER,
+// else next to this executable; "" when there is none (kernels then run
+// their command without the runner, and the runner methods say so).
+func kernelRunnerPath() string {
+	p := os.Getenv(envKernelRunner)
+	if p == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return ""
+		}
+		p = filepath.Join(filepath.Dir(exe), "backendai-krunner")
+	}
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
 // envContainerInit overrides where backendai-container-init is found.
 const envContainerInit = "BACKENDAI_CONTAINER_INIT"
 
@@ -116,6 +137,7 @@ func newRuntime(ctx context.Context, cfg *configs.Config, log *slog.Logger, with
 		StateDir:      runtimeStateDir(cfg),
 		LogDir:        filepath.Join(cfg.Agent.VarBasePath, "logs", "kernels"),
 		InitBinary:    initBin,
+		RunnerBinary:  kernelRunnerPath(),
 		ContainerInit: cinit,
 		Images:        store,
 		Alloc:         al,

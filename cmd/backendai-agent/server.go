@@ -171,6 +171,10 @@ func (s *server) run(ctx context.Context) (err error) {
 	if gpus != nil {
 		so.GPUs = gpus
 	}
+	so.Runner = m.HasRunner()
+	if !so.Runner {
+		log.Info("no kernel runner (backendai-krunner): kernels run their own command, and execute, batch and services are refused")
+	}
 	if n := m.Networking(); n != nil {
 		so.Networking, so.Ports = true, n.Ports
 	}

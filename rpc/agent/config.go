@@ -20,6 +20,11 @@ type kernelConfig struct {
 	kernelID, sessionID codec.UUID
 	image               imageConfig
 	req                 runtime.CreateRequest
+	// startup is the session's startup command; batch says the session
+	// is a batch one (its command is then run by the runner, when the
+	// manager triggers it).
+	startup string
+	batch   bool
 }
 
 // imageConfig is the manager's ImageConfig of a kernel or a pull.
@@ -289,6 +294,10 @@ func parseKernelConfig(cfg, cluster map[string]any, sessionID codec.UUID, kernel
 	}
 	if cmd != "" {
 		req.Args = []string{"/bin/sh", "-c", cmd}
+	}
+	kc.startup = cmd
+	if st, err := str(cfg, "session_type"); err == nil && st == "batch" {
+		kc.batch = true
 	}
 
 	req.Labels = map[string]string{

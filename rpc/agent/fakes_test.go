@@ -234,3 +234,7 @@ func (r *recorder) find(name string) (events.Event, bool) {
 	}
 	return events.Event{}, false
 }
+
+func (f *fakeKernels) RunnerAddr(id string) (string, int, int, error) {
+	return "", 0, 0, fmt.Errorf("kernel %s: %w: no runner", id, runtime.ErrFailedPrecondition)
+}

@@ -105,6 +105,10 @@ func (s *Service) createKernel(ctx context.Context, kc kernelConfig) (map[string
 		return nil, err
 	}
 	s.publish(ctx, events.KernelCreating(kc.kernelID, kc.sessionID))
+	if s.useRunner(kc) {
+		kc.req.Runner = &runtime.Runner{RuntimeType: kc.image.labels["ai.backend.runtime-type"]}
+		kc.req.Args = nil
+	}
 	st, err := s.o.Kernels.Create(ctx, kc.req)
 	if err != nil {
 		s.createFailed(ctx, kc, err)
@@ -112,6 +116,16 @@ func (s *Service) createKernel(ctx context.Context, kc kernelConfig) (map[string
 			s.publish(ctx, events.DoAgentResourceCheck(s.o.AgentID))
 		}
 		return nil, err
+	}
+	if kc.req.Runner != nil {
+		if err := s.waitRunner(ctx, id); err != nil {
+			s.dropRunner(id)
+			if _, derr := s.o.Kernels.Destroy(context.WithoutCancel(ctx), id, time.Second); derr != nil {
+				s.log.Error("kernel whose runner never answered not destroyed", "kernel_id", id, "err", derr)
+			}
+			s.createFailed(ctx, kc, err)
+			return nil, err
+		}
 	}
 	info := s.creationInfo(st)
 	s.mu.Lock()
@@ -277,6 +291,7 @@ func (s *Service) clean(ctx context.Context, id string, grace time.Duration) (ru
 		s.mu.Unlock()
 	}()
 	ctx = context.WithoutCancel(ctx)
+	s.dropRunner(id)
 	logs, lerr := s.o.Kernels.Logs(id)
 	exit, err := s.o.Kernels.Destroy(ctx, id, grace)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/baiagent/agent/rpc/callosum"
 	"github.com/baiagent/agent/rpc/codec"
 	"github.com/baiagent/agent/rpc/events"
+	"github.com/baiagent/agent/rpc/kernelrunner"
 	"github.com/baiagent/agent/runtime"
 	"github.com/baiagent/agent/runtime/image"
 	"github.com/baiagent/agent/stats"
@@ -29,6 +30,7 @@ type Kernels interface {
 	Subscribe() (<-chan runtime.Event, func())
 	CreateNetwork(ctx context.Context, name string) error
 	DestroyNetwork(ctx context.Context, name string) error
+	RunnerAddr(id string) (host string, replIn, replOut int, err error)
 }
 
 // Images is what the service needs of the image store.
@@ -99,6 +101,9 @@ type Options struct {
 	// Bridge says whether kernels may use the bridge and host network
 	// modes; without it every kernel gets loopback only.
 	Networking bool
+	// Runner says the agent has the in-container kernel runner: kernels
+	// with networking run it, and the runner methods use it.
+	Runner bool
 	// StopTimeout is the destroy grace period (SIGINT to SIGKILL).
 	StopTimeout time.Duration
 	// Heartbeat is the heartbeat interval (debug.heartbeat-interval).
@@ -131,6 +136,7 @@ type Service struct {
 	assigned   map[int]string            // assign_port's ports → pool owner
 	started    map[string]time.Time      // kernel id → when it was reported started
 	results    map[string]map[string]any // kernel id → creation info
+	runners    map[string]*kernelrunner.Client
 	seq        int
 
 	bg sync.WaitGroup
@@ -178,6 +184,7 @@ func New(o Options) (*Service, error) {
 		sessions: map[string]codec.UUID{}, pulls: map[string]codec.UUID{},
 		assigned: map[int]string{}, started: map[string]time.Time{},
 		results: map[string]map[string]any{},
+		runners: map[string]*kernelrunner.Client{},
 	}
 	s.methods = s.table()
 	return s, nil
@@ -254,20 +261,24 @@ func (s *Service) table() map[string]method {
 		"get_commit_status":     s.getCommitStatus,
 		// Ours: what ctl list shows.
 		"list_kernels": s.listKernels,
+		"list_files":   s.listFiles,
 	}
-	for _, m := range runnerMethods {
-		t[m] = needsRunner(m)
+	runner := map[string]method{
+		"execute": s.execute, "trigger_batch_execution": s.triggerBatchExecution, "interrupt_kernel": s.interruptKernel,
+		"get_completions": s.getCompletions, "start_service": s.startService, "shutdown_service": s.shutdownService,
+		"ping_kernel": s.pingKernel,
+	}
+	for name, m := range runner {
+		if s.o.Runner {
+			t[name] = m
+		} else {
+			t[name] = needsRunner(name)
+		}
 	}
 	for m, what := range unsupported {
 		t[m] = refuse(m, what)
 	}
 	return t
-}
-
-// runnerMethods need the in-container kernel runner.
-var runnerMethods = []string{
-	"execute", "trigger_batch_execution", "interrupt_kernel", "get_completions",
-	"start_service", "shutdown_service", "list_files", "ping_kernel",
 }
 
 // unsupported are methods this agent refuses by design.
@@ -280,7 +291,7 @@ var unsupported = map[string]string{
 func needsRunner(name string) method {
 	return func(context.Context, codec.Call) (any, error) {
 		return nil, &callError{name: "NotImplementedError",
-			err: fmt.Errorf("%s needs the in-container kernel runner, which this agent does not have yet", name)}
+			err: fmt.Errorf("%s needs the in-container kernel runner (backendai-krunner), which this agent was started without", name)}
 	}
 }
 
