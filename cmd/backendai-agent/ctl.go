@@ -32,6 +32,9 @@ commands:
   destroy ID [--session SID] [--reason R]
                                destroy_kernel (reason default user-requested)
   hwinfo                       gather_hwinfo, printed as JSON
+  exec [--mode query|batch] ID CODE...
+                               execute in the kernel's runner; stream its output and exit
+                               with the code's exit status (input() reads a line of stdin)
   call [--kwarg NAME=JSON]... METHOD [JSON-ARG...]
                                any method, its positional args given as JSON (a word
                                that is not JSON is a str; flags go before METHOD);
@@ -88,6 +91,7 @@ var ctlCommands = map[string]ctlCommand{
 	"destroy": {args: 1, flags: ctlDestroyFlags},
 	"hwinfo":  {args: 0, flags: ctlHwinfoFlags},
 	"call":    {args: -1, raw: true, flags: ctlCallFlags},
+	"exec":    {args: -1, raw: true, flags: ctlExecFlags},
 }
 
 // runCtl is `backendai-agent ctl`.
@@ -153,8 +157,12 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	defer c.close()
-	c.stdout = stdout
+	c.stdout, c.stderr = stdout, stderr
 	if err := action(c); err != nil {
+		var ec exitCodeError
+		if errors.As(err, &ec) {
+			return ec.code
+		}
 		printCtlError(stderr, err)
 		return exitFailure
 	}
@@ -276,6 +284,7 @@ type ctlClient struct {
 	timeout time.Duration
 	ctx     context.Context
 	stdout  io.Writer
+	stderr  io.Writer
 }
 
 // dialCtl connects; a server that does not answer the handshake gets the

@@ -43,7 +43,8 @@ func openGPUs(log *slog.Logger, mask []string) (*gpuSupport, error) {
 	}
 	n, err := gpu.Open(gpu.NewLibrary(nvmlPath(roots)), log)
 	if err != nil {
-		log.Info("GPU support off", "reason", err.Error())
+		// Open has said why, in one line; the session keeps its logger
+		// for later (a GPU falling off the bus).
 		return nil, nil
 	}
 	devs, driver, err := gpu.Discover(n, gpu.DiscoverOptions{Mask: mask})
