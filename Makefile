@@ -25,12 +25,13 @@ help: ## list the targets
 deps: ## install the Debian packages for building and testing (idempotent)
 	@.ci/deps.sh test
 
-build: ## build bin/backendai-agent, bin/backendai-kernel-init, bin/backendai-container-init and bin/backendai-etcd
+build: ## build bin/backendai-agent and its helpers: kernel-init, container-init, etcd, krunner
 	@.ci/deps.sh build
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/backendai-agent
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o bin/backendai-kernel-init ./cmd/backendai-kernel-init
 	$(GO) build -ldflags '-s -w' -o bin/backendai-container-init ./cmd/backendai-container-init
 	$(GO) build -ldflags '-s -w' -o bin/backendai-etcd ./cmd/backendai-etcd
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o bin/backendai-krunner ./cmd/backendai-krunner
 
 run: build ## build and start the agent with configs/agent/dev.toml
 	$(BIN) server -f $(DEV_CONF)

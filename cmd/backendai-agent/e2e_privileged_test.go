@@ -40,7 +40,7 @@ func TestPrivilegedManagerProtocol(t *testing.T) {
 	dir := filepath.Dir(base)
 	rs := redisserver.Start(t)
 	etcdBin := localEtcdBinary(t)
-	env = append(env, "BACKENDAI_ETCD_BINARY="+etcdBin)
+	env = append(env, "BACKENDAI_ETCD_BINARY="+etcdBin, "BACKENDAI_KRUNNER="+buildKrunner(t))
 
 	// etcd holds config/redis before the agent starts; the agent then
 	// starts the same local etcd again on that data.
@@ -85,6 +85,8 @@ interval = "1s"
 scratch-root = %q
 port-range = [30500, 30600]
 bind-host = "127.0.0.1"
+[resource]
+reserved-cpu = 0
 [logging]
 drivers = ["console"]
 [debug]
@@ -170,6 +172,26 @@ heartbeat-interval = "2s"
 	if list := ctl(t, addr, "list"); !strings.Contains(list, kernelID) || !strings.Contains(list, "running") {
 		t.Errorf("after an agent restart, ctl list:\n%s", list)
 	}
+
+	// A kernel without a startup command runs the kernel runner: code
+	// goes through execute, with execution_* events.
+	out = ctl(t, addr, "create", "--cpu", "1", "--mem", "256m", "bai/busybox:1.0")
+	runnerID := strings.Fields(out)[0]
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"ctl", "--addr", addr, "exec", runnerID, "echo from-runner; exit 3"}, &stdout, &stderr)
+	if code != 3 || stdout.String() != "from-runner\n" {
+		t.Errorf("ctl exec: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	waitEvent(t, stream, "execution_started", func(args []any) bool { return args[0] == runnerID })
+	waitEvent(t, stream, "execution_finished", func(args []any) bool { return args[0] == runnerID })
+	stdout.Reset()
+	stderr.Reset()
+	code = run(t.Context(), []string{"ctl", "--addr", addr, "exec", "--mode", "batch", runnerID, "echo batch; exit 4"}, &stdout, &stderr)
+	if code != 4 || !strings.Contains(stdout.String(), "batch") {
+		t.Errorf("ctl exec --mode batch: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	ctl(t, addr, "destroy", runnerID)
+	waitEvent(t, stream, "kernel_terminated", func(args []any) bool { return args[0] == runnerID })
 
 	// ctl destroy → kernel_terminated(user-requested), logs pushed.
 	ctl(t, addr, "destroy", kernelID)
@@ -334,4 +356,16 @@ func freeTCPPort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// buildKrunner builds the static kernel runner into a test directory.
+func buildKrunner(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "backendai-krunner")
+	build := exec.Command("go", "build", "-ldflags", "-s -w", "-o", bin, "github.com/baiagent/agent/cmd/backendai-krunner")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build backendai-krunner: %v\n%s", err, out)
+	}
+	return bin
 }
