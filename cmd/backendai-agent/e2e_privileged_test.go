@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/baiagent/agent/rpc/codec"
 	"github.com/baiagent/agent/rpc/events"
 	"github.com/baiagent/agent/rpc/registry"
+	"github.com/baiagent/agent/test/fixtures"
 	"github.com/baiagent/agent/test/redisserver"
 	"github.com/baiagent/agent/test/testenv"
 )
@@ -40,11 +40,11 @@ func TestPrivilegedManagerProtocol(t *testing.T) {
 	dir := filepath.Dir(base)
 	rs := redisserver.Start(t)
 	etcdBin := localEtcdBinary(t)
-	env = append(env, "BACKENDAI_ETCD_BINARY="+etcdBin, "BACKENDAI_KRUNNER="+buildKrunner(t))
+	env = append(env, "BACKENDAI_ETCD_BINARY="+etcdBin, "BACKENDAI_KRUNNER="+buildTool(t, "backendai-krunner", false))
 
 	// etcd holds config/redis before the agent starts; the agent then
 	// starts the same local etcd again on that data.
-	etcdAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freeTCPPort(t)))
+	etcdAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	dataDir := filepath.Join(dir, "var", "etcd")
 	le, err := startLocalEtcd(t.Context(), localEtcdOptions{Binary: etcdBin, DataDir: dataDir, ClientAddr: etcdAddr})
 	if err != nil || le == nil {
@@ -62,7 +62,7 @@ func TestPrivilegedManagerProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rpcPort, httpPort := freeTCPPort(t), freeTCPPort(t)
+	rpcPort, httpPort := freePort(t), freePort(t)
 	conf := filepath.Join(dir, "e2e.toml")
 	writeFile(t, conf, fmt.Sprintf(`[etcd]
 namespace = "e2e"
@@ -193,6 +193,19 @@ heartbeat-interval = "2s"
 	ctl(t, addr, "destroy", runnerID)
 	waitEvent(t, stream, "kernel_terminated", func(args []any) bool { return args[0] == runnerID })
 
+	// The Python image's runner keeps one interpreter: state persists
+	// across cells.
+	importPython(t, base, env)
+	out = ctl(t, addr, "create", "--cpu", "1", "--mem", "512m", "bai/python:3")
+	pyID := strings.Fields(out)[0]
+	if got := ctl(t, addr, "exec", pyID, "x = 41"); got != "" {
+		t.Errorf("first cell printed %q", got)
+	}
+	if got := ctl(t, addr, "exec", pyID, "print(x + 1)"); got != "42\n" {
+		t.Errorf("second cell printed %q, want 42", got)
+	}
+	ctl(t, addr, "destroy", pyID)
+
 	// ctl destroy → kernel_terminated(user-requested), logs pushed.
 	ctl(t, addr, "destroy", kernelID)
 	term := waitEvent(t, stream, "kernel_terminated", func(args []any) bool { return args[0] == kernelID })
@@ -212,7 +225,7 @@ heartbeat-interval = "2s"
 // agentServer is `backendai-agent server` as a child process.
 type agentServer struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *logBuffer
 	done chan error
 }
 
@@ -220,7 +233,7 @@ func startAgentServer(t *testing.T, conf string, env []string) *agentServer {
 	t.Helper()
 	cmd := agentCmd(t, "server", "-f", conf)
 	cmd.Env = append(cmd.Env, env...)
-	s := &agentServer{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
+	s := &agentServer{cmd: cmd, out: &logBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -268,23 +281,6 @@ func (s *agentServer) stop(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("agent server did not stop within 10 s:\n%s", s.out.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // ctl runs `backendai-agent ctl --addr addr args...` in-process and
@@ -348,24 +344,21 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-func freeTCPPort(t *testing.T) int {
+// importPython imports the Python fixture (Debian minbase and python3, a
+// Backend.AI python kernel image) as bai/python:3.
+func importPython(t *testing.T, conf string, env []string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	img, err := fixtures.Python(t.Context(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// buildKrunner builds the static kernel runner into a test directory.
-func buildKrunner(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "backendai-krunner")
-	build := exec.Command("go", "build", "-ldflags", "-s -w", "-o", bin, "github.com/baiagent/agent/cmd/backendai-krunner")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build backendai-krunner: %v\n%s", err, out)
+	layout := filepath.Join(t.TempDir(), "python")
+	if err := fixtures.WriteLayout(img, layout, "bai/python:3"); err != nil {
+		t.Fatal(err)
 	}
-	return bin
+	cmd := agentCmd(t, "image", "import", layout, "-f", conf)
+	cmd.Env = append(cmd.Env, env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("import the Python image: %v\n%s", err, out)
+	}
 }

@@ -23,16 +23,24 @@ import (
 )
 
 // localEtcdBinary builds backendai-etcd into a test directory.
-func localEtcdBinary(t testing.TB) string {
+func localEtcdBinary(t testing.TB) string { return buildTool(t, "backendai-etcd", true) }
+
+// buildTool builds one of the module's commands into a test directory;
+// without cgo it is static (the kernel-side tools).
+func buildTool(t testing.TB, name string, cgo bool) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		t.Fatalf("no go command to build backendai-etcd: %v", err)
+		t.Fatalf("no go command to build %s: %v", name, err)
 	}
-	bin := filepath.Join(t.TempDir(), "backendai-etcd")
-	out, err := exec.Command(goBin, "build", "-o", bin, "github.com/baiagent/agent/cmd/backendai-etcd").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build backendai-etcd: %v\n%s", err, out)
+	bin := filepath.Join(t.TempDir(), name)
+	build := exec.Command(goBin, "build", "-ldflags", "-s -w", "-o", bin, "github.com/baiagent/agent/cmd/"+name)
+	build.Env = append(os.Environ(), "GOFLAGS=")
+	if !cgo {
+		build.Env = append(build.Env, "CGO_ENABLED=0")
+	}
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
 	return bin
 }

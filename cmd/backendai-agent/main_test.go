@@ -199,7 +199,7 @@ drivers = ["console"]
 		ns := newNotifySocket(b)
 		cmd := agentCmd(b, "server", "-f", conf)
 		cmd.Env = append(append(cmd.Env, env...), "NOTIFY_SOCKET="+ns.path)
-		var out syncBuffer
+		var out logBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		b.Cleanup(func() {
 			if b.Failed() {

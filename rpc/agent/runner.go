@@ -214,12 +214,17 @@ func (s *Service) triggerBatchExecution(ctx context.Context, c codec.Call) (any,
 	return nil, nil
 }
 
-func (s *Service) interruptKernel(ctx context.Context, c codec.Call) (any, error) {
+// callRunner is the runner of the call's first argument, kernel_id.
+func (s *Service) callRunner(ctx context.Context, c codec.Call) (*kernelrunner.Client, error) {
 	id, err := c.String(0, "kernel_id")
 	if err != nil {
 		return nil, err
 	}
-	rc, err := s.runnerFor(ctx, id)
+	return s.runnerFor(ctx, id)
+}
+
+func (s *Service) interruptKernel(ctx context.Context, c codec.Call) (any, error) {
+	rc, err := s.callRunner(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -227,10 +232,6 @@ func (s *Service) interruptKernel(ctx context.Context, c codec.Call) (any, error
 }
 
 func (s *Service) getCompletions(ctx context.Context, c codec.Call) (any, error) {
-	id, err := c.String(0, "kernel_id")
-	if err != nil {
-		return nil, err
-	}
 	text, err := c.String(1, "text")
 	if err != nil {
 		return nil, err
@@ -241,7 +242,7 @@ func (s *Service) getCompletions(ctx context.Context, c codec.Call) (any, error)
 			return nil, err
 		}
 	}
-	rc, err := s.runnerFor(ctx, id)
+	rc, err := s.callRunner(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -253,10 +254,6 @@ func (s *Service) getCompletions(ctx context.Context, c codec.Call) (any, error)
 }
 
 func (s *Service) startService(ctx context.Context, c codec.Call) (any, error) {
-	id, err := c.String(0, "kernel_id")
-	if err != nil {
-		return nil, err
-	}
 	name, err := c.String(1, "service")
 	if err != nil {
 		return nil, err
@@ -267,7 +264,7 @@ func (s *Service) startService(ctx context.Context, c codec.Call) (any, error) {
 			return nil, err
 		}
 	}
-	rc, err := s.runnerFor(ctx, id)
+	rc, err := s.callRunner(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -275,15 +272,11 @@ func (s *Service) startService(ctx context.Context, c codec.Call) (any, error) {
 }
 
 func (s *Service) shutdownService(ctx context.Context, c codec.Call) (any, error) {
-	id, err := c.String(0, "kernel_id")
-	if err != nil {
-		return nil, err
-	}
 	name, err := c.String(1, "service")
 	if err != nil {
 		return nil, err
 	}
-	rc, err := s.runnerFor(ctx, id)
+	rc, err := s.callRunner(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -291,11 +284,7 @@ func (s *Service) shutdownService(ctx context.Context, c codec.Call) (any, error
 }
 
 func (s *Service) pingKernel(ctx context.Context, c codec.Call) (any, error) {
-	id, err := c.String(0, "kernel_id")
-	if err != nil {
-		return nil, err
-	}
-	rc, err := s.runnerFor(ctx, id)
+	rc, err := s.callRunner(ctx, c)
 	if err != nil {
 		return nil, err
 	}
