@@ -93,7 +93,9 @@ func TestBatch(t *testing.T) {
 	}
 	c.send("build", "*")
 	r := c.collect("build-finished")
-	if _, err := os.Stat("/usr/bin/make"); err == nil && (r.exitCode != 0 || r.stdout.String() != "made\n") {
+	// Under `make test` the outer make's MAKEFLAGS reach this make, which
+	// then prints its "Entering directory" lines too.
+	if _, err := os.Stat("/usr/bin/make"); err == nil && (r.exitCode != 0 || !strings.Contains(r.stdout.String(), "made\n")) {
 		t.Errorf("build * with Makefile: exit %d, stdout %q, stderr %q", r.exitCode, r.stdout.String(), r.stderr.String())
 	}
 }
