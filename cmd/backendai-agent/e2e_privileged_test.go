@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/baiagent/agent/rpc/callosum"
 	"github.com/baiagent/agent/rpc/codec"
 	"github.com/baiagent/agent/rpc/events"
 	"github.com/baiagent/agent/rpc/registry"
@@ -204,6 +206,7 @@ heartbeat-interval = "2s"
 	if got := ctl(t, addr, "exec", pyID, "print(x + 1)"); got != "42\n" {
 		t.Errorf("second cell printed %q, want 42", got)
 	}
+	fmt.Printf("execute print(1) through the agent (manager's DEALER → runner → RESULT): %s\n", executeRoundTrip(t, addr, pyID, 30))
 	ctl(t, addr, "destroy", pyID)
 
 	// ctl destroy → kernel_terminated(user-requested), logs pushed.
@@ -361,4 +364,32 @@ func importPython(t *testing.T, conf string, env []string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("import the Python image: %v\n%s", err, out)
 	}
+}
+
+// executeRoundTrip times n execute calls of print(1), as the manager
+// makes them on one connection, and describes p50 and max.
+func executeRoundTrip(t *testing.T, addr, kernelID string, n int) string {
+	t.Helper()
+	c, err := callosum.Dial(t.Context(), addr, callosum.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var times []time.Duration
+	for i := range n {
+		body, err := codec.Encode(map[string]any{
+			"args":   []any{kernelID, kernelID, int64(2), fmt.Sprintf("rt%d", i), "query", "print(1)", map[string]any{}, 2.0},
+			"kwargs": map[string]any{"agent_id": nil},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := c.Call(t.Context(), "execute", body); err != nil {
+			t.Fatal(err)
+		}
+		times = append(times, time.Since(start))
+	}
+	slices.Sort(times)
+	return fmt.Sprintf("p50 %v, max %v over %d calls", times[n/2].Round(time.Microsecond), times[n-1].Round(time.Microsecond), n)
 }
