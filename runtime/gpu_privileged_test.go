@@ -19,7 +19,10 @@ import (
 // real GPU, on a host without one.
 type fakeBinder struct{ lib string }
 
-func (f fakeBinder) Edits(ids []string, _ []string) (gpu.Edits, error) {
+func (f fakeBinder) Edits(ids []string, caps []string) (gpu.Edits, error) {
+	if slices.Contains(caps, "fail") { // a driver that cannot be bound
+		return gpu.Edits{}, fmt.Errorf("bind: %w: /dev/nvidiactl missing", gpu.ErrHostSetup)
+	}
 	if len(ids) == 0 {
 		return gpu.Edits{Env: []string{"NVIDIA_VISIBLE_DEVICES=void", "CUDA_VISIBLE_DEVICES="}}, nil
 	}
@@ -106,7 +109,18 @@ func TestPrivilegedGPUBinding(t *testing.T) {
 	if _, err := m.Destroy(t.Context(), "k-nogpu", time.Second); err != nil {
 		t.Fatal(err)
 	}
-	// Released with the first kernel: the GPU can be taken again.
+	// A binding that fails fails the create and leaves nothing held.
+	_, err = m.Create(t.Context(), CreateRequest{ID: "k-gpufail", Image: e.image, Slots: withGPU,
+		Env: []string{"NVIDIA_DRIVER_CAPABILITIES=fail"}, Args: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "nvidiactl") {
+		t.Errorf("a failed binding: %v", err)
+	}
+	if _, err := m.Get("k-gpufail"); err == nil {
+		t.Error("a kernel whose binding failed is known")
+	}
+
+	// Released with the first kernel (and not held by the failed one):
+	// the GPU can be taken again.
 	if _, err := m.Create(t.Context(), CreateRequest{ID: "k-gpu3", Image: e.image, Slots: withGPU, Args: []string{"true"}}); err != nil {
 		t.Errorf("GPU not released: %v", err)
 	} else {
