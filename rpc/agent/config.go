@@ -148,6 +148,23 @@ func quantity(v any) (string, bool) {
 	return "", false
 }
 
+// sessionArg is a call's first argument, session_id, as a UUID.
+func sessionArg(c codec.Call) (codec.UUID, error) {
+	sid, err := c.String(0, "session_id")
+	if err != nil {
+		return codec.UUID{}, err
+	}
+	return parseUUID(sid, "session id")
+}
+
+// optsArg is an optional dict argument "opts" ({} when absent or None).
+func optsArg(c codec.Call, i int) (map[string]any, error) {
+	if !c.Has(i, "opts") {
+		return map[string]any{}, nil
+	}
+	return c.Map(i, "opts")
+}
+
 func parseUUID(s, what string) (codec.UUID, error) {
 	u, err := codec.ParseUUID(s)
 	if err != nil {

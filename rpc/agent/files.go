@@ -70,6 +70,22 @@ func (s *Service) openWork(c codec.Call) (*os.Root, string, error) {
 	return root, id, nil
 }
 
+// workPath opens the work dir of the call's kernel and checks its
+// filepath argument: the path as given and relative to the work dir.
+func (s *Service) workPath(c codec.Call) (root *os.Root, given, rel string, err error) {
+	given, err = c.String(1, "filepath")
+	if err != nil {
+		return nil, "", "", err
+	}
+	if rel, err = inWork(given); err != nil {
+		return nil, "", "", err
+	}
+	if root, _, err = s.openWork(c); err != nil {
+		return nil, "", "", err
+	}
+	return root, given, rel, nil
+}
+
 // confined maps os.Root's escape errors to PermissionError.
 func confined(err error) error {
 	if err != nil && strings.Contains(err.Error(), "path escapes from parent") {
@@ -123,15 +139,7 @@ func (s *Service) uploadFile(_ context.Context, c codec.Call) (any, error) {
 // downloadFile is download_file(kernel_id, filepath): a tar archive of
 // the file or directory, at most 1 MiB of content.
 func (s *Service) downloadFile(_ context.Context, c codec.Call) (any, error) {
-	p, err := c.String(1, "filepath")
-	if err != nil {
-		return nil, err
-	}
-	rel, err := inWork(p)
-	if err != nil {
-		return nil, err
-	}
-	root, _, err := s.openWork(c)
+	root, p, rel, err := s.workPath(c)
 	if err != nil {
 		return nil, err
 	}
@@ -199,15 +207,7 @@ var errTooLarge = errors.New("file too large")
 // downloadSingle is download_single(kernel_id, filepath): one file's
 // bytes, at most 1 MiB.
 func (s *Service) downloadSingle(_ context.Context, c codec.Call) (any, error) {
-	p, err := c.String(1, "filepath")
-	if err != nil {
-		return nil, err
-	}
-	rel, err := inWork(p)
-	if err != nil {
-		return nil, err
-	}
-	root, _, err := s.openWork(c)
+	root, p, rel, err := s.workPath(c)
 	if err != nil {
 		return nil, err
 	}

@@ -25,11 +25,7 @@ const maxLogBytes = 4 << 20
 // dict per kernel, in order. One failure is raised as it is; the kernels
 // that did start stay, as upstream's (the manager destroys the session).
 func (s *Service) createKernels(ctx context.Context, c codec.Call) (any, error) {
-	sid, err := c.String(0, "session_id")
-	if err != nil {
-		return nil, err
-	}
-	sessionID, err := parseUUID(sid, "session id")
+	sessionID, err := sessionArg(c)
 	if err != nil {
 		return nil, err
 	}

@@ -74,11 +74,7 @@ func (s *Service) waitRunner(ctx context.Context, id string) error {
 // code, opts, flush_timeout), with the execution_* events. An
 // exec-timeout also destroys the kernel, as upstream.
 func (s *Service) execute(ctx context.Context, c codec.Call) (any, error) {
-	sid, err := c.String(0, "session_id")
-	if err != nil {
-		return nil, err
-	}
-	sessionID, err := parseUUID(sid, "session id")
+	sessionID, err := sessionArg(c)
 	if err != nil {
 		return nil, err
 	}
@@ -106,11 +102,9 @@ func (s *Service) execute(ctx context.Context, c codec.Call) (any, error) {
 			return nil, err
 		}
 	}
-	opts := map[string]any{}
-	if c.Has(6, "opts") {
-		if opts, err = c.Map(6, "opts"); err != nil {
-			return nil, err
-		}
+	opts, err := optsArg(c, 6)
+	if err != nil {
+		return nil, err
 	}
 	flush := 2.0
 	if c.Has(7, "flush_timeout") {
@@ -157,11 +151,7 @@ func (s *Service) destroyWithReason(ctx context.Context, id string, sessionID co
 // code, timeout_seconds): the batch job runs in the background and its
 // result goes out as session_success or session_failure.
 func (s *Service) triggerBatchExecution(ctx context.Context, c codec.Call) (any, error) {
-	sid, err := c.String(0, "session_id")
-	if err != nil {
-		return nil, err
-	}
-	sessionID, err := parseUUID(sid, "session id")
+	sessionID, err := sessionArg(c)
 	if err != nil {
 		return nil, err
 	}
@@ -236,11 +226,9 @@ func (s *Service) getCompletions(ctx context.Context, c codec.Call) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	opts := map[string]any{}
-	if c.Has(2, "opts") {
-		if opts, err = c.Map(2, "opts"); err != nil {
-			return nil, err
-		}
+	opts, err := optsArg(c, 2)
+	if err != nil {
+		return nil, err
 	}
 	rc, err := s.callRunner(ctx, c)
 	if err != nil {
@@ -258,11 +246,9 @@ func (s *Service) startService(ctx context.Context, c codec.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := map[string]any{}
-	if c.Has(2, "opts") {
-		if opts, err = c.Map(2, "opts"); err != nil {
-			return nil, err
-		}
+	opts, err := optsArg(c, 2)
+	if err != nil {
+		return nil, err
 	}
 	rc, err := s.callRunner(ctx, c)
 	if err != nil {
