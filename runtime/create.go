@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -57,6 +58,10 @@ type CreateRequest struct {
 	// kernel's command (Args are then ignored); it needs bridge or host
 	// networking.
 	Runner *Runner
+	// ConfigFiles are more files for the kernel's config dir
+	// (/home/config, read-only inside), by plain file name, e.g. the
+	// runner's dotfiles.json.
+	ConfigFiles map[string][]byte
 }
 
 // validID is what every layer accepts as a kernel id (scratch forbids dots,
@@ -196,6 +201,16 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 	}
 	if err := scratch.WriteResourceSpec(filepath.Join(scr.ConfigDir, "resource.txt"), resourceSpec(allocation, so.Size, req.Mounts, req.ID)); err != nil {
 		return State{}, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(req.ConfigFiles)) {
+		if !validName(name, 64, "._-") || name == "environ.txt" || name == "resource.txt" {
+			return State{}, fmt.Errorf("config file %q: %w: want a plain file name", name, ErrInvalidArgument)
+		}
+		// 0600: only the kernel's root reads them (the runner, before it
+		// drops to the work user); they may hold keys.
+		if err := os.WriteFile(filepath.Join(scr.ConfigDir, name), req.ConfigFiles[name], 0o600); err != nil {
+			return State{}, fmt.Errorf("config file %s: %w", name, err)
+		}
 	}
 	if err := m.step("network"); err != nil {
 		return State{}, err

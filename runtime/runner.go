@@ -25,7 +25,7 @@ type Runner struct {
 
 // runnerArgs is the kernel's command when it runs the runner.
 func runnerArgs(r *Runner) []string {
-	args := []string{spec.RunnerTarget}
+	args := []string{spec.RunnerTarget, "--setup-user"}
 	if r.RuntimeType != "" {
 		args = append(args, "--runtime-type", r.RuntimeType)
 	}

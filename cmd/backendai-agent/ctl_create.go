@@ -39,6 +39,7 @@ type createSpec struct {
 	mounts   []createMount
 	net      string // bridge, host, none
 	cmd      *string
+	ports    []int // preopen ports
 }
 
 type createMount struct{ src, dst, perm string }
@@ -54,6 +55,8 @@ func ctlCreateFlags(fs *commonFlags) ctlPrepare {
 	netMode := fs.String("net", "bridge", "network: bridge, host or none")
 	id := fs.String("id", "", "the kernel id, a UUID (default: a new random one); the session id is the same")
 	cmd := fs.String("cmd", "", "startup command (default: none)")
+	var ports strList
+	fs.Var(&ports, "port", "a container port to publish besides the image's service ports (preopen; repeatable)")
 	return func(pos []string) (ctlAction, error) {
 		spec := createSpec{image: pos[0], net: *netMode}
 		if spec.image == "" {
@@ -98,6 +101,13 @@ func ctlCreateFlags(fs *commonFlags) ctlPrepare {
 		}
 		if *cmd != "" {
 			spec.cmd = cmd
+		}
+		for _, p := range ports {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 || n > 65535 || n == 2000 || n == 2001 {
+				return nil, fmt.Errorf("--port %q: want a port number (not the runner's 2000 and 2001)", p)
+			}
+			spec.ports = append(spec.ports, n)
 		}
 		return func(c *ctlClient) error { return ctlCreate(c, spec) }, nil
 	}
@@ -215,6 +225,10 @@ func createPayload(spec createSpec, agentAddr string) []any {
 			"usage_mode":  "general",
 		})
 	}
+	preopen := make([]any, len(spec.ports))
+	for i, p := range spec.ports {
+		preopen[i] = p
+	}
 	var startup any
 	if spec.cmd != nil {
 		startup = *spec.cmd
@@ -255,7 +269,7 @@ func createPayload(spec createSpec, agentAddr string) []any {
 		"idle_timeout":         0,
 		"bootstrap_script":     "",
 		"startup_command":      startup,
-		"preopen_ports":        []any{},
+		"preopen_ports":        preopen,
 		"allocated_host_ports": []any{},
 		"scaling_group":        "default",
 		"agent_addr":           agentAddr,

@@ -170,6 +170,14 @@ func serviceOptions(cfg *configs.Config, id, host string, curve *callosum.CurveO
 			"watcher": map[string]any{},
 		},
 	}
+	// kernel-uid/gid -1 is the agent's own, as upstream resolves it.
+	o.KernelUID, o.KernelGID = cfg.Container.KernelUID, cfg.Container.KernelGID
+	if o.KernelUID < 0 {
+		o.KernelUID = os.Getuid()
+	}
+	if o.KernelGID < 0 {
+		o.KernelGID = os.Getgid()
+	}
 	if um := cfg.Agent.UtilizationMetric; um.Node.Enable {
 		o.NodeStatsInterval = time.Duration(um.Node.Interval)
 	}

@@ -44,6 +44,7 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	netMode := fs.String("net", "none", "network: none (loopback only), bridge (own namespace on the agent's bridge) or host")
 	var publish intList
 	fs.Var(&publish, "publish", "container port to publish on container.bind-host (bridge; repeatable)")
+	noRunner := fs.Bool("no-runner", false, "run the command as the kernel's main process even with networking (by default a bridge or host kernel runs the kernel runner, and the command goes through it as a batch job does)")
 	withStats := fs.Bool("stats", false, "print the kernel's metrics (upstream's MetricValue form) and raw totals as one JSON line on stderr when it exits")
 	statsInterval := fs.Duration("stats-interval", 500*time.Millisecond, "how often --stats samples the kernel")
 	var cmdArgs []string
@@ -111,12 +112,21 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFailure
 	}
 	id := "run-" + randomID()
-	st, err := m.Create(ctx, runtime.CreateRequest{
+	req := runtime.CreateRequest{
 		ID: id, Image: pos[0], Args: cmdArgs,
 		Slots:       runSlots(*cpu, int64(memBytes), *gpus),
 		ScratchType: scratch.Type(*scratchType), ScratchSize: size,
 		Network: mode, Publish: publishes(publish),
-	})
+	}
+	// The runner serves over the network, and has a command to run.
+	viaRunner := !*noRunner && len(cmdArgs) > 0 && m.HasRunner() && (mode == runtime.NetBridge || mode == runtime.NetHost)
+	if viaRunner {
+		req.Runner = &runtime.Runner{RuntimeType: "app"} // batch only: no interpreter to start
+		// LOCAL_USER_ID as the agent's uid-match would give it.
+		req.Env = append(req.Env, fmt.Sprintf("LOCAL_USER_ID=%d", kernelID(lc.cfg.Container.KernelUID, os.Getuid())),
+			fmt.Sprintf("LOCAL_GROUP_ID=%d", kernelID(lc.cfg.Container.KernelGID, os.Getgid())))
+	}
+	st, err := m.Create(ctx, req)
 	if err != nil {
 		fmt.Fprintf(stderr, "backendai-agent run: %v\n", err)
 		return exitFailure
@@ -130,7 +140,12 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			fmt.Fprintf(stderr, "backendai-agent run: stats: %v\n", err)
 		}
 	}
-	code := streamUntilExit(ctx, m, id, stdout)
+	var code int
+	if viaRunner {
+		code = runThroughRunner(ctx, m, id, cmdArgs, stdout, stderr, log)
+	} else {
+		code = streamUntilExit(ctx, m, id, stdout)
+	}
 	if ks != nil {
 		ks.finish(stderr)
 	}
@@ -190,6 +205,14 @@ func streamUntilExit(ctx context.Context, m *runtime.Manager, id string, w io.Wr
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// kernelID is kernel-uid or kernel-gid, -1 meaning the agent's own.
+func kernelID(configured, own int) int {
+	if configured < 0 {
+		return own
+	}
+	return configured
 }
 
 func publishes(ports []int) []runtime.Publish {

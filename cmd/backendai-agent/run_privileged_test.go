@@ -63,7 +63,8 @@ drivers = ["console"]
 `, filepath.Join(dir, "var"), filepath.Join(dir, "run", "ipc"), filepath.Join(dir, "scratches")))
 	env = []string{envKernelInit + "=" + initBin}
 	if cinit != "" {
-		env = append(env, envContainerInit+"="+cinit)
+		// Bridge and host kernels of `run` go through the kernel runner.
+		env = append(env, envContainerInit+"="+cinit, "BACKENDAI_KRUNNER="+buildTool(t, "backendai-krunner", false))
 	}
 	cmd := agentCmd(t, "image", "import", archive, "-f", conf)
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -8,14 +8,21 @@
 //	bai-krunner [--runtime-type python|app] [--work-dir DIR] [--ports-file F]
 //	            [--replin N] [--replout N] [--service-defs DIR] [--debug]
 //
-// Before serving it runs the image's /opt/container/bootstrap.sh (when
-// executable) and the user's /home/work/bootstrap.sh (through /bin/sh),
-// with their output on stderr, as upstream's entrypoint and runner do.
+// Before serving it does upstream's entrypoint duties (spec §6.6) when
+// started with --setup-user (the agent passes it; the runner never edits
+// accounts unless asked, so it is safe to run outside a kernel): the work
+// user and group from LOCAL_USER_ID/LOCAL_GROUP_ID (9001 when unset) and
+// ADDITIONAL_GIDS in /etc/passwd and /etc/group, the work directory (not
+// its contents) owned by that user, the image's /opt/container/bootstrap.sh
+// as root (when executable), then the privilege drop (LOCAL_USER_ID=0
+// keeps root), the dotfiles of /home/config/dotfiles.json written as the
+// user, and the user's /home/work/bootstrap.sh (through /bin/sh). Script
+// output goes to stderr; a failing script or dotfile is logged and the
+// kernel goes on, as upstream's does.
 //
-// TODO: entrypoint.sh's other duties (creating the work user and group
-// from LOCAL_USER_ID/LOCAL_GROUP_ID, ADDITIONAL_GIDS, /etc/ld.so.preload,
-// dotfiles, ssh-agent, the password) and the privilege drop that
-// su-exec does; until then the runner runs as whatever user starts it.
+// Not done (upstream's entrypoint has them): /etc/ld.so.preload from
+// LD_PRELOAD (we inject no hook library), ssh-agent and the generated
+// password.
 package main
 
 import (
@@ -28,6 +35,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,6 +53,8 @@ type options struct {
 	workDir      string
 	portsFile    string
 	environFile  string
+	dotfiles     string
+	setupUser    bool
 	serviceDefs  string
 	replIn       int
 	replOut      int
@@ -65,6 +75,8 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.workDir, "work-dir", runner.DefaultWorkDir, "working directory of cells, batch steps and services")
 	fs.StringVar(&o.portsFile, "ports-file", runner.DefaultPortsFile, "intrinsic ports (replin, replout) of host-network kernels")
 	fs.StringVar(&o.environFile, "environ-file", runner.DefaultEnvironFile, `KEY=VALUE lines for the children's environment ("" skips)`)
+	fs.StringVar(&o.dotfiles, "dotfiles-file", runner.DefaultDotfilesFile, "the kernel's dotfiles to write into the work directory")
+	fs.BoolVar(&o.setupUser, "setup-user", false, "make the work user from LOCAL_USER_ID/LOCAL_GROUP_ID/ADDITIONAL_GIDS and run as it (in a kernel only: it edits /etc/passwd)")
 	fs.StringVar(&o.serviceDefs, "service-defs", runner.DefaultServiceDefsDir, "directory of <name>.json service definitions")
 	fs.IntVar(&o.replIn, "replin", 0, "PULL port (overrides the ports file; default 2000)")
 	fs.IntVar(&o.replOut, "replout", 0, "PUSH port (overrides the ports file; default 2001)")
@@ -112,11 +124,31 @@ func run(args []string, stderr io.Writer) int {
 		ServiceStartTimeout: o.startTimeout,
 		Log:                 log,
 	}
+	user, err := setupUser(o, log)
+	if err != nil {
+		log.Error("cannot set up the work user", "error", err)
+		return 1
+	}
 	env, err := runner.BuildChildEnv(os.Environ(), o.workDir, o.environFile)
 	if err != nil {
 		log.Warn("child environment incomplete", "error", err)
 	}
+	// Read as root: the file (keys among it) is not the user's to read.
+	dotfiles, err := runner.LoadDotfiles(o.dotfiles)
+	if err != nil {
+		log.Warn("dotfiles skipped", "error", err)
+	}
 	runBootstrap(ctx, log, imageBootstrap, false, o.workDir, env, stderr)
+	if o.setupUser {
+		if err := runner.DropPrivileges(user); err != nil {
+			log.Error("cannot drop privileges", "error", err)
+			return 1
+		}
+		log.Debug("running as the work user", "uid", user.UID, "gid", user.GID, "groups", user.Groups)
+	}
+	if err := runner.WriteDotfiles(dotfiles, o.workDir); err != nil {
+		log.Warn("some dotfiles not written", "error", err)
+	}
 
 	// Bound before the user's bootstrap, as upstream does: the agent's
 	// readiness probe connects and waits for the first status reply.
@@ -136,6 +168,36 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log.Info("runner stopped")
 	return 0
+}
+
+// setupUser does the root part of the entrypoint duties when asked: the
+// accounts and the work directory's owner, and the user's environment
+// (USER, HOME, SHELL...) for everything started later.
+func setupUser(o options, log *slog.Logger) (runner.WorkUser, error) {
+	if !o.setupUser {
+		return runner.WorkUser{}, nil
+	}
+	u, err := runner.WorkUserFromEnv(os.Getenv, o.workDir)
+	if err != nil {
+		return u, err
+	}
+	if err := runner.SetupAccounts("/", &u); err != nil {
+		// The numeric ids still work; names and ~ do not.
+		log.Warn("work user not added to the accounts", "error", err)
+	}
+	if err := runner.OwnHome(u); err != nil {
+		return u, err
+	}
+	if u.Root() {
+		log.Warn("user code runs as root (LOCAL_USER_ID=0)")
+	}
+	for _, kv := range u.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := os.Setenv(k, v); err != nil {
+			return u, err
+		}
+	}
+	return u, nil
 }
 
 func runBootstrap(ctx context.Context, log *slog.Logger, path string, viaShell bool, dir string, env []string, w io.Writer) {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -25,6 +26,9 @@ type kernelConfig struct {
 	// manager triggers it).
 	startup string
 	batch   bool
+	// raw and opts are what it was parsed from, for relabel.
+	raw  map[string]any
+	opts parseOptions
 }
 
 // imageConfig is the manager's ImageConfig of a kernel or a pull.
@@ -221,10 +225,18 @@ func parseImageConfig(m map[string]any) (imageConfig, error) {
 	return ic, nil
 }
 
+// parseOptions are the agent's settings that shape a creation request.
+type parseOptions struct {
+	// networking says whether the bridge and host modes are offered.
+	networking bool
+	// kernelUID and kernelGID are container.kernel-uid/gid, for images
+	// with the uid-match feature.
+	kernelUID, kernelGID int
+}
+
 // parseKernelConfig turns one creation config into a runtime request.
-// networking says whether the bridge and host modes are offered.
-func parseKernelConfig(cfg, cluster map[string]any, sessionID codec.UUID, kernelID string, networking bool) (kernelConfig, error) {
-	kc := kernelConfig{sessionID: sessionID}
+func parseKernelConfig(cfg, cluster map[string]any, sessionID codec.UUID, kernelID string, po parseOptions) (kernelConfig, error) {
+	kc := kernelConfig{sessionID: sessionID, raw: cfg, opts: po}
 	var err error
 	if kc.kernelID, err = parseUUID(kernelID, "kernel id"); err != nil {
 		return kc, err
@@ -327,7 +339,21 @@ func parseKernelConfig(cfg, cluster map[string]any, sessionID codec.UUID, kernel
 		}
 	}
 
-	if err := networkOf(&req, cluster, networking); err != nil {
+	if err := kernelUser(&req, cfg, kc.image.labels, po); err != nil {
+		return kc, err
+	}
+	dotfiles, err := dotfilesOf(cfg)
+	if err != nil {
+		return kc, err
+	}
+	if dotfiles != nil {
+		req.ConfigFiles = map[string][]byte{"dotfiles.json": dotfiles}
+	}
+
+	if sp := kc.image.labels[labelServicePorts]; sp != "" {
+		req.Labels[labelServicePorts] = sp
+	}
+	if err := networkOf(&req, cluster, po.networking); err != nil {
 		return kc, err
 	}
 	if req.Network == runtime.NetBridge {
@@ -389,7 +415,7 @@ func publishedPorts(cfg map[string]any, labels map[string]string) ([]runtime.Pub
 			out = append(out, runtime.Publish{ContainerPort: p})
 		}
 	}
-	for _, sp := range parseServicePorts(labels["ai.backend.service-ports"]) {
+	for _, sp := range parseServicePorts(labels[labelServicePorts]) {
 		for _, p := range sp.ports {
 			add(p)
 		}
@@ -407,6 +433,10 @@ func publishedPorts(cfg map[string]any, labels map[string]string) ([]runtime.Pub
 	}
 	return out, nil
 }
+
+// labelServicePorts is the image label of its services, kept on the
+// kernel too (as upstream's container label) to name its service ports.
+const labelServicePorts = "ai.backend.service-ports"
 
 // servicePort is one entry of the ai.backend.service-ports label.
 type servicePort struct {
@@ -448,4 +478,153 @@ func parseServicePorts(label string) []servicePort {
 		}
 	}
 	return out
+}
+
+// kernelUser sets what the runner makes the work user from (spec 6.6):
+// LOCAL_USER_ID and LOCAL_GROUP_ID from the manager's per-user uid and
+// main_gid, else, for images with the uid-match feature, the agent's
+// kernel-uid and kernel-gid; ADDITIONAL_GIDS from supplementary_gids.
+// Without either the runner uses 9001, as upstream's entrypoint.
+func kernelUser(req *runtime.CreateRequest, cfg map[string]any, labels map[string]string, po parseOptions) error {
+	uidMatch := slices.Contains(strings.Fields(labels["ai.backend.features"]), "uid-match")
+	id := func(key string, fallback int) (string, error) {
+		if v, ok := field(cfg, key); ok {
+			n, isInt := integer(v)
+			if !isInt || n < 0 || n > math.MaxInt32 {
+				return "", fmt.Errorf("%w: %s is not a user or group id", codec.ErrArgument, key)
+			}
+			return strconv.FormatInt(n, 10), nil
+		}
+		if uidMatch && fallback >= 0 {
+			return strconv.Itoa(fallback), nil
+		}
+		return "", nil
+	}
+	uid, err := id("uid", po.kernelUID)
+	if err != nil {
+		return err
+	}
+	gid, err := id("main_gid", po.kernelGID)
+	if err != nil {
+		return err
+	}
+	if uid != "" {
+		req.Env = append(req.Env, "LOCAL_USER_ID="+uid)
+	}
+	if gid != "" {
+		req.Env = append(req.Env, "LOCAL_GROUP_ID="+gid)
+	}
+	sup, err := list(cfg, "supplementary_gids")
+	if err != nil {
+		return err
+	}
+	var gids []string
+	for _, v := range sup {
+		n, ok := integer(v)
+		if !ok || n < 0 || n > math.MaxInt32 {
+			return fmt.Errorf("%w: supplementary_gids holds a %s, want group ids", codec.ErrArgument, codec.TypeName(v))
+		}
+		gids = append(gids, strconv.FormatInt(n, 10))
+	}
+	if len(gids) > 0 {
+		req.Env = append(req.Env, "ADDITIONAL_GIDS="+strings.Join(gids, ","))
+	}
+	return nil
+}
+
+// dotfile is one entry of the runner's dotfiles.json.
+type dotfile struct {
+	Path string `json:"path"`
+	Data string `json:"data"`
+	Perm string `json:"perm"`
+}
+
+// dotfilesOf gathers what the runner writes into the work dir as the
+// user: internal_data.dotfiles ({path, data, perm}), the user's SSH
+// keypair of internal_data.ssh_keypair (.ssh/authorized_keys, .ssh/id_rsa
+// and id_container, as upstream), and bootstrap_script as bootstrap.sh.
+// nil when there is nothing.
+func dotfilesOf(cfg map[string]any) ([]byte, error) {
+	var out []dotfile
+	internal, err := dict(cfg, "internal_data")
+	if err != nil {
+		return nil, err
+	}
+	entries, err := list(internal, "dotfiles")
+	if err != nil {
+		return nil, err
+	}
+	for i, raw := range entries {
+		m, ok := raw.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: internal_data.dotfiles[%d] is a %s, want a dict", codec.ErrArgument, i, codec.TypeName(raw))
+		}
+		var d dotfile
+		for key, dst := range map[string]*string{"path": &d.Path, "data": &d.Data, "perm": &d.Perm} {
+			if *dst, err = str(m, key); err != nil {
+				return nil, fmt.Errorf("internal_data.dotfiles[%d]: %w", i, err)
+			}
+		}
+		if d.Path == "" {
+			return nil, fmt.Errorf("%w: internal_data.dotfiles[%d] has no path", codec.ErrArgument, i)
+		}
+		out = append(out, d)
+	}
+	keys, err := dict(internal, "ssh_keypair")
+	if err != nil {
+		return nil, err
+	}
+	pub, err := str(keys, "public_key")
+	if err != nil {
+		return nil, err
+	}
+	priv, err := str(keys, "private_key")
+	if err != nil {
+		return nil, err
+	}
+	if pub != "" && priv != "" {
+		out = append(out,
+			dotfile{Path: ".ssh/authorized_keys", Data: pub, Perm: "600"},
+			dotfile{Path: ".ssh/id_rsa", Data: priv, Perm: "600"},
+			dotfile{Path: "id_container", Data: priv, Perm: "600"})
+	}
+	boot, err := str(cfg, "bootstrap_script")
+	if err != nil {
+		return nil, err
+	}
+	if boot != "" {
+		out = append(out, dotfile{Path: "bootstrap.sh", Data: boot, Perm: "755"})
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(out)
+}
+
+// relabel takes the image's own labels from the store when the manager
+// sent none (a client such as ctl that does not know them) and redoes
+// what depends on them: the uid-match user and the service ports.
+func (kc *kernelConfig) relabel(labels map[string]string) error {
+	if len(kc.image.labels) > 0 || len(labels) == 0 {
+		return nil
+	}
+	kc.image.labels = labels
+	kc.req.Env = slices.DeleteFunc(slices.Clone(kc.req.Env), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return k == "LOCAL_USER_ID" || k == "LOCAL_GROUP_ID" || k == "ADDITIONAL_GIDS"
+	})
+	if err := kernelUser(&kc.req, kc.raw, labels, kc.opts); err != nil {
+		return err
+	}
+	if sp := labels[labelServicePorts]; sp != "" {
+		kc.req.Labels[labelServicePorts] = sp
+	}
+	if kc.req.Network == runtime.NetBridge {
+		ports, err := publishedPorts(kc.raw, labels)
+		if err != nil {
+			return err
+		}
+		kc.req.Publish = ports
+	}
+	return nil
 }

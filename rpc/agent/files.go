@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/baiagent/agent/rpc/codec"
 	"github.com/baiagent/agent/runtime"
@@ -117,8 +118,16 @@ func (s *Service) uploadFile(_ context.Context, c codec.Call) (any, error) {
 		return nil, err
 	}
 	defer root.Close()
+	// What the upload makes belongs to the work dir's owner (the kernel's
+	// work user), as a file the user saved would.
+	uid, gid := -1, -1
+	if st, err := root.Stat("."); err == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(sys.Uid), int(sys.Gid)
+		}
+	}
 	if dir := path.Dir(rel); dir != "." {
-		if err := root.MkdirAll(dir, 0o755); err != nil {
+		if err := mkdirOwned(root, dir, uid, gid); err != nil {
 			return nil, confined(fmt.Errorf("upload to kernel %s: %w", id, err))
 		}
 	}
@@ -130,10 +139,36 @@ func (s *Service) uploadFile(_ context.Context, c codec.Call) (any, error) {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil && uid >= 0 {
+		err = root.Lchown(rel, uid, gid)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("upload to kernel %s: %w", id, err)
 	}
 	return nil, nil
+}
+
+// mkdirOwned makes the missing directories of dir (0755) and gives only
+// those to uid:gid; existing ones (a vfolder's mount point) keep theirs.
+func mkdirOwned(root *os.Root, dir string, uid, gid int) error {
+	p := ""
+	for _, part := range strings.Split(dir, "/") {
+		p = path.Join(p, part)
+		if _, err := root.Lstat(p); err == nil {
+			continue
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := root.Mkdir(p, 0o755); err != nil {
+			return err
+		}
+		if uid >= 0 {
+			if err := root.Lchown(p, uid, gid); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // downloadFile is download_file(kernel_id, filepath): a tar archive of

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"strconv"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -58,7 +59,7 @@ func (s *Service) createKernels(ctx context.Context, c codec.Call) (any, error) 
 		if !ok || !isMap {
 			return nil, fmt.Errorf("%w: kernel %d: want a str id and a dict config", codec.ErrArgument, i)
 		}
-		if kcs[i], err = parseKernelConfig(cfg, cluster, sessionID, id, s.o.Networking); err != nil {
+		if kcs[i], err = parseKernelConfig(cfg, cluster, sessionID, id, parseOptions{networking: s.o.Networking, kernelUID: s.o.KernelUID, kernelGID: s.o.KernelGID}); err != nil {
 			return nil, fmt.Errorf("kernel %s: %w", id, err)
 		}
 	}
@@ -99,6 +100,14 @@ func (s *Service) createKernel(ctx context.Context, kc kernelConfig) (map[string
 	if err := s.ensureImage(ctx, kc); err != nil {
 		s.createFailed(ctx, kc, err)
 		return nil, err
+	}
+	if len(kc.image.labels) == 0 {
+		if img, err := s.o.Images.Get(ctx, kc.req.Image); err == nil {
+			if err := kc.relabel(img.Config.Labels); err != nil {
+				s.createFailed(ctx, kc, err)
+				return nil, err
+			}
+		}
 	}
 	s.publish(ctx, events.KernelCreating(kc.kernelID, kc.sessionID))
 	if s.useRunner(kc) {
@@ -168,8 +177,8 @@ func (s *Service) creationInfo(st runtime.State) map[string]any {
 	if st.Net.Mode == runtime.NetBridge && host == "" {
 		host = st.Net.IP
 	}
-	servicePorts := []any{}
 	replIn, replOut := 0, 0
+	hostPort := map[int]int{}
 	for _, b := range st.Net.Bindings {
 		switch b.ContainerPort {
 		case 2000:
@@ -177,14 +186,39 @@ func (s *Service) creationInfo(st runtime.State) map[string]any {
 		case 2001:
 			replOut = b.HostPort
 		default:
-			servicePorts = append(servicePorts, map[string]any{
-				"name":            fmt.Sprintf("port%d", b.ContainerPort),
-				"protocol":        "tcp",
-				"container_ports": []any{b.ContainerPort},
-				"host_ports":      []any{b.HostPort},
-				"is_inference":    false,
-			})
+			hostPort[b.ContainerPort] = b.HostPort
 		}
+	}
+	// Named as the image's label names them; the rest are preopen ports,
+	// named by number as upstream does.
+	servicePorts := []any{}
+	named := map[int]bool{}
+	for _, sp := range parseServicePorts(st.Labels[labelServicePorts]) {
+		cports, hports := make([]any, 0, len(sp.ports)), make([]any, 0, len(sp.ports))
+		for _, p := range sp.ports {
+			named[p] = true
+			cports = append(cports, p)
+			if h, ok := hostPort[p]; ok {
+				hports = append(hports, h)
+			} else {
+				hports = append(hports, nil)
+			}
+		}
+		servicePorts = append(servicePorts, map[string]any{
+			"name": sp.name, "protocol": sp.protocol, "container_ports": cports, "host_ports": hports, "is_inference": false,
+		})
+	}
+	for _, b := range st.Net.Bindings {
+		if b.ContainerPort == 2000 || b.ContainerPort == 2001 || named[b.ContainerPort] {
+			continue
+		}
+		servicePorts = append(servicePorts, map[string]any{
+			"name":            strconv.Itoa(b.ContainerPort),
+			"protocol":        "preopen",
+			"container_ports": []any{b.ContainerPort},
+			"host_ports":      []any{b.HostPort},
+			"is_inference":    false,
+		})
 	}
 	slots := map[string]any{}
 	for k, v := range st.Allocation.Slots {

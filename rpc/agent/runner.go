@@ -254,7 +254,25 @@ func (s *Service) startService(ctx context.Context, c codec.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rc.StartService(ctx, name, opts)
+	id, _ := c.String(0, "kernel_id")
+	st, err := s.o.Kernels.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	// The runner learns the service's ports from the kernel's service
+	// ports, as upstream's agent sends them; a name that is not one of
+	// them fails as upstream's does, with a result, not an error.
+	for _, sp := range parseServicePorts(st.Labels[labelServicePorts]) {
+		if sp.name != name {
+			continue
+		}
+		ports := make([]any, len(sp.ports))
+		for i, p := range sp.ports {
+			ports[i] = p
+		}
+		return rc.StartService(ctx, name, map[string]any{"port": sp.ports[0], "ports": ports, "protocol": sp.protocol, "options": opts})
+	}
+	return map[string]any{"status": "failed", "error": "invalid service name"}, nil
 }
 
 func (s *Service) shutdownService(ctx context.Context, c codec.Call) (any, error) {

@@ -104,6 +104,10 @@ type Options struct {
 	// Runner says the agent has the in-container kernel runner: kernels
 	// with networking run it, and the runner methods use it.
 	Runner bool
+	// KernelUID and KernelGID are container.kernel-uid/gid (resolved:
+	// never -1): the work user of images with the uid-match feature when
+	// the manager gives no uid of its own. 0 runs their code as root.
+	KernelUID, KernelGID int
 	// StopTimeout is the destroy grace period (SIGINT to SIGKILL).
 	StopTimeout time.Duration
 	// Heartbeat is the heartbeat interval (debug.heartbeat-interval).

@@ -140,6 +140,15 @@ func TestCreateKernels(t *testing.T) {
 	if info["id"] != kernelA || info["agent_addr"] != "tcp://127.0.0.1:6001" {
 		t.Errorf("creation info %v", info)
 	}
+	// Service ports are named by the image's label; the rest are preopen.
+	wantPorts := []any{
+		map[string]any{"name": "web", "protocol": "http", "container_ports": []any{int64(8080)}, "host_ports": []any{int64(30000)}, "is_inference": false},
+		map[string]any{"name": "multi", "protocol": "tcp", "container_ports": []any{int64(9000), int64(9001)}, "host_ports": []any{int64(30001), int64(30002)}, "is_inference": false},
+		map[string]any{"name": "7000", "protocol": "preopen", "container_ports": []any{int64(7000)}, "host_ports": []any{int64(30003)}, "is_inference": false},
+	}
+	if d := cmp.Diff(wantPorts, info["service_ports"]); d != "" {
+		t.Errorf("service_ports (-want +got):\n%s", d)
+	}
 	req := f.kernels.created[0]
 	want := runtime.CreateRequest{
 		ID: kernelA, Image: "busybox:latest", Args: []string{"/bin/sh", "-c", "sleep 100"},
@@ -151,6 +160,7 @@ func TestCreateKernels(t *testing.T) {
 		Labels: map[string]string{
 			"ai.backend.kernel-id": kernelA, "ai.backend.session-id": sessionA,
 			"ai.backend.owner-user-id": "u1", "ai.backend.cluster-role": "main", "ai.backend.scaling-group": "default",
+			"ai.backend.service-ports": "web:http:8080,multi:tcp:[9000,9001]",
 		},
 		Network: runtime.NetBridge,
 		Publish: []runtime.Publish{{ContainerPort: 8080}, {ContainerPort: 9000}, {ContainerPort: 9001}, {ContainerPort: 7000}},
