@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
