@@ -167,6 +167,48 @@ func TestPrivilegedCreateRollback(t *testing.T) {
 	}
 }
 
+// TestPrivilegedCreatingKernelIsNotListed: while a Create is under way its
+// reserved id is neither listed nor found (a stats sweep or an RPC call
+// that came then used to dereference its missing state), and once
+// created it is.
+func TestPrivilegedCreatingKernelIsNotListed(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	e := newEnv(t)
+	o := e.opts
+	var m *Manager
+	const id = "k-creating"
+	checked := false
+	o.failAt = func(step string) error {
+		if step != "container" {
+			return nil
+		}
+		checked = true
+		for _, st := range m.List() {
+			if st.ID == id {
+				t.Errorf("listed while being created: %+v", st)
+			}
+		}
+		if _, err := m.Get(id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get while being created: %v", err)
+		}
+		return nil
+	}
+	var err error
+	if m, err = New(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Create(t.Context(), CreateRequest{ID: id, Image: e.image, Slots: slots("1", "67108864"), Args: []string{"sleep", "30"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = m.Destroy(context.WithoutCancel(t.Context()), id, time.Second) })
+	if !checked {
+		t.Fatal("the container step was never reached")
+	}
+	if _, err := m.Get(id); err != nil {
+		t.Errorf("Get after create: %v", err)
+	}
+}
+
 func TestPrivilegedExecAndSignal(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	e := newEnv(t)

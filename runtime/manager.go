@@ -191,7 +191,9 @@ func (m *Manager) List() []State {
 	out := make([]State, 0, len(ks))
 	for _, k := range ks {
 		k.mu.Lock()
-		out = append(out, *k.state)
+		if k.state != nil { // nil: its id is reserved by a Create under way
+			out = append(out, *k.state)
+		}
 		k.mu.Unlock()
 	}
 	slices.SortFunc(out, func(a, b State) int {
@@ -212,6 +214,14 @@ func (m *Manager) lookup(id string) (*kernel, error) {
 	k, ok := m.kernels[id]
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	// A Create under way holds the id with no state yet: nothing to act
+	// on until it returns.
+	k.mu.Lock()
+	creating := k.state == nil
+	k.mu.Unlock()
+	if creating {
+		return nil, fmt.Errorf("%w: %s (still being created)", ErrNotFound, id)
 	}
 	return k, nil
 }

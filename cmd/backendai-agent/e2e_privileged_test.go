@@ -84,6 +84,8 @@ interval = "1s"
 [agent.utilization-metric.container]
 interval = "1s"
 [container]
+kernel-uid = 1000
+kernel-gid = 1000
 scratch-root = %q
 port-range = [30500, 30600]
 bind-host = "127.0.0.1"
@@ -188,12 +190,14 @@ heartbeat-interval = "2s"
 	waitEvent(t, stream, "execution_finished", func(args []any) bool { return args[0] == runnerID })
 	stdout.Reset()
 	stderr.Reset()
-	code = run(t.Context(), []string{"ctl", "--addr", addr, "exec", "--mode", "batch", runnerID, "echo batch; exit 4"}, &stdout, &stderr)
-	if code != 4 || !strings.Contains(stdout.String(), "batch") {
+	code = run(t.Context(), []string{"ctl", "--addr", addr, "exec", "--mode", "batch", runnerID, "echo batch; sh -c 'exit 3'"}, &stdout, &stderr)
+	if code != 3 || !strings.Contains(stdout.String(), "batch") {
 		t.Errorf("ctl exec --mode batch: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
 	}
 	ctl(t, addr, "destroy", runnerID)
 	waitEvent(t, stream, "kernel_terminated", func(args []any) bool { return args[0] == runnerID })
+	checkRunnerKernel(t, addr, stream)
+	fmt.Printf("create_kernels → kernel_started of a busybox runner kernel (bridge, runner ready): %s\n", timeRunnerStarts(t, addr, 10))
 
 	// The Python image's runner keeps one interpreter: state persists
 	// across cells.
@@ -206,6 +210,7 @@ heartbeat-interval = "2s"
 	if got := ctl(t, addr, "exec", pyID, "print(x + 1)"); got != "42\n" {
 		t.Errorf("second cell printed %q, want 42", got)
 	}
+	checkPythonRunner(t, addr, pyID)
 	fmt.Printf("execute print(1) through the agent (manager's DEALER → runner → RESULT): %s\n", executeRoundTrip(t, addr, pyID, 30))
 	ctl(t, addr, "destroy", pyID)
 
@@ -251,7 +256,7 @@ func startAgentServer(t *testing.T, conf string, env []string) *agentServer {
 				_ = s.cmd.Process.Kill()
 			}
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("E2E_AGENT_LOG") != "" {
 			t.Logf("agent output:\n%s", s.out.String())
 		}
 	})

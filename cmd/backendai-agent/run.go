@@ -132,6 +132,9 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFailure
 	}
 	for _, b := range st.Net.Bindings {
+		if viaRunner && (b.ContainerPort == runtime.ReplInPort || b.ContainerPort == runtime.ReplOutPort) {
+			continue // the runner's own, on 127.0.0.1
+		}
 		fmt.Fprintf(stderr, "published %d -> %s:%d\n", b.ContainerPort, b.HostIP, b.HostPort)
 	}
 	var ks *kernelStatsRun

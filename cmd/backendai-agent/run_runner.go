@@ -34,7 +34,7 @@ func runThroughRunner(ctx context.Context, m *runtime.Manager, id string, argv [
 	}
 	defer c.Close()
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	_, err = c.WaitReady(rctx, 5*time.Millisecond)
+	_, err = c.WaitReady(rctx, 50*time.Millisecond)
 	cancel()
 	if err != nil {
 		fmt.Fprintf(stderr, "backendai-agent run: the kernel runner did not answer: %v\n", err)

@@ -42,6 +42,10 @@ const (
 // client should not hang on a krunner that is gone.
 const linger = 50 * time.Millisecond
 
+// reconnectInterval is how soon a refused connection to the runner is
+// tried again.
+const reconnectInterval = 5 * time.Millisecond
+
 // pollTick bounds the reader's sleep in zmq_poll, so that it notices a
 // Close even if the wake-up were lost.
 const pollTick = 250 * time.Millisecond
@@ -240,6 +244,15 @@ func (c *Client) socket(t zmq.Type, ep string, ipv6, bind bool) (*zmq.Socket, er
 	if err := s.SetLinger(linger); err != nil {
 		s.Close()
 		return nil, err
+	}
+	// The runner binds when its kernel has started, often just after we
+	// connect: retry the refused connection soon, not after libzmq's
+	// 100 ms, since kernel_started waits for it.
+	if !bind {
+		if err := s.SetReconnectIvl(reconnectInterval); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	if ipv6 {
 		if err := s.SetIpv6(true); err != nil {

@@ -109,6 +109,13 @@ func (s *Socket) SetSndtimeo(d time.Duration) error {
 	return s.setInt(C.ZMQ_SNDTIMEO, "ZMQ_SNDTIMEO", millis(d))
 }
 
+// SetReconnectIvl is ZMQ_RECONNECT_IVL: how long a connecting socket
+// waits before it tries again after a refused or lost connection
+// (libzmq's default: 100 ms).
+func (s *Socket) SetReconnectIvl(d time.Duration) error {
+	return s.setInt(C.ZMQ_RECONNECT_IVL, "ZMQ_RECONNECT_IVL", millis(d))
+}
+
 // SetSndhwm is ZMQ_SNDHWM: the messages queued per peer before a send
 // blocks or drops; 0 means no limit.
 func (s *Socket) SetSndhwm(n int) error {
