@@ -43,6 +43,12 @@ func load() error {
 	return lib.err
 }
 
+// Load loads libzmq now (every call after the first returns at once with
+// the first's result): a one-shot command can pay the ~10 ms of mapping
+// it and its dependencies in the background, while it does other work,
+// instead of at its first socket.
+func Load() error { return load() }
+
 // open loads the library name and returns its function table. Split from
 // load so that tests can try a library that is missing or is not libzmq.
 func open(name string) (C.zmqx_lib, error) {
