@@ -122,7 +122,7 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	// The runner serves over the network, and has a command to run.
 	viaRunner := !*noRunner && len(cmdArgs) > 0 && m.HasRunner() && (mode == runtime.NetBridge || mode == runtime.NetHost)
 	if viaRunner {
-		go func() { _ = zmq.Load() }() // while the kernel is made
+		go func() { _ = zmq.Load() }()                   // while the kernel is made
 		req.Runner = &runtime.Runner{RuntimeType: "app"} // batch only: no interpreter to start
 		// LOCAL_USER_ID as the agent's uid-match would give it.
 		req.Env = append(req.Env, fmt.Sprintf("LOCAL_USER_ID=%d", kernelID(lc.cfg.Container.KernelUID, os.Getuid())),
