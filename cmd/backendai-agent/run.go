@@ -122,8 +122,10 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	// The runner serves over the network, and has a command to run.
 	viaRunner := !*noRunner && len(cmdArgs) > 0 && m.HasRunner() && (mode == runtime.NetBridge || mode == runtime.NetHost)
 	if viaRunner {
-		go func() { _ = zmq.Load() }()                   // while the kernel is made
-		req.Runner = &runtime.Runner{RuntimeType: "app"} // batch only: no interpreter to start
+		// libzmq is mapped while the kernel is made; "app": a batch job
+		// needs no interpreter started.
+		go func() { _ = zmq.Load() }()
+		req.Runner = &runtime.Runner{RuntimeType: "app"}
 		// LOCAL_USER_ID as the agent's uid-match would give it.
 		req.Env = append(req.Env, fmt.Sprintf("LOCAL_USER_ID=%d", kernelID(lc.cfg.Container.KernelUID, os.Getuid())),
 			fmt.Sprintf("LOCAL_GROUP_ID=%d", kernelID(lc.cfg.Container.KernelGID, os.Getgid())))
