@@ -110,6 +110,11 @@ func (m *services) Start(ctx context.Context, req ServiceRequest) ServiceResult 
 		return ServiceResult{Status: "failed", Error: "not implemented yet"}
 	}
 	def, err := loadServiceDef(m.dir, req.Name)
+	if errors.Is(err, errUnknownService) {
+		// A definition in the image wins; else sshd and ttyd come from
+		// the image's binaries.
+		def, err = intrinsicDef(req.Name)
+	}
 	if err != nil {
 		return ServiceResult{Status: "failed", Error: err.Error()}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -227,5 +228,49 @@ func TestInterpolate(t *testing.T) {
 		if got, err := interpolate(bad, vars); err == nil {
 			t.Errorf("interpolate(%q) = %q, want an error", bad, got)
 		}
+	}
+}
+
+// TestIntrinsicServices: ttyd starts from the image's own binary (a
+// stand-in here that serves HTTP on the -p port) with no definition;
+// sshd without dropbear or OpenSSH in the image fails with a result that
+// says so.
+func TestIntrinsicServices(t *testing.T) {
+	bin := t.TempDir()
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatalf("busybox-static is needed (make deps installs it): %v", err)
+	}
+	// ttyd -W -p PORT SHELL: a stand-in that serves HTTP on PORT.
+	ttyd := "#!/bin/sh\nexec " + bb + " httpd -f -p 127.0.0.1:\"$3\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "ttyd"), []byte(ttyd), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Only the stand-in and a shell in PATH: no sshd, no dropbear.
+	if err := os.Symlink("/bin/sh", filepath.Join(bin, "sh")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
+	_, c := startServer(t, Config{RuntimeType: RuntimeApp, ServiceDefsDir: t.TempDir(), ServiceStopGrace: 500 * time.Millisecond})
+	port := freePort(t)
+	c.sendJSON("start-service", map[string]any{"name": "ttyd", "port": port, "ports": []int{port}, "protocol": "http"})
+	if r := serviceResult(t, c); r.Status != "started" {
+		t.Fatalf("start ttyd: %+v", r)
+	}
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+	if err != nil {
+		t.Fatalf("ttyd port: %v", err)
+	}
+	conn.Close()
+	c.sendJSON("shutdown-service", "ttyd")
+
+	if _, err := os.Stat("/usr/sbin/sshd"); err == nil {
+		t.Log("this host has /usr/sbin/sshd, which the runner also looks for: the sshd case is not checked")
+		return
+	}
+	p := freePort(t)
+	c.sendJSON("start-service", map[string]any{"name": "sshd", "port": p, "ports": []int{p}, "protocol": "tcp"})
+	if r := serviceResult(t, c); r.Status != "failed" || !strings.Contains(r.Error, "not available in this image") {
+		t.Errorf("sshd without binaries: %+v", r)
 	}
 }

@@ -46,6 +46,9 @@ type Publish struct {
 	ContainerPort int
 	// Loopback publishes on 127.0.0.1 only (the runner's REPL ports).
 	Loopback bool
+	// Intrinsic marks the runner's intrinsic services (sshd 2200, ttyd
+	// 7681), which may use those reserved numbers; users' ports may not.
+	Intrinsic bool
 }
 
 // PortBinding is a published port of a running kernel.
@@ -113,7 +116,7 @@ func (m *Manager) setupNetwork(ctx context.Context, req CreateRequest, configDir
 	// runtime's own loopback ports (REPL 2000/2001) may.
 	var cports []int
 	for _, p := range req.Publish {
-		if !p.Loopback {
+		if !p.Loopback && !p.Intrinsic {
 			cports = append(cports, p.ContainerPort)
 		}
 	}

@@ -138,6 +138,15 @@ func checkRunnerKernel(t *testing.T, addr string, stream *redis.Client) {
 	if sr, _ := rpcCall(t, c, "start_service", id, "nope", map[string]any{}).(map[string]any); sr["status"] != "failed" {
 		t.Errorf("start_service of an unknown name: %v", sr)
 	}
+	// The intrinsic services are listed, and fail to start, saying why,
+	// in an image without their binaries.
+	for _, name := range []string{"sshd", "ttyd"} {
+		listed := slices.ContainsFunc(info["service_ports"].([]any), func(p any) bool { return p.(map[string]any)["name"] == name })
+		sr, _ := rpcCall(t, c, "start_service", id, name, map[string]any{}).(map[string]any)
+		if e, _ := sr["error"].(string); !listed || sr["status"] != "failed" || !strings.Contains(e, "not available in this image") {
+			t.Errorf("intrinsic %s: listed %v, start_service %v", name, listed, sr)
+		}
+	}
 
 	// Messages with a wrong frame count or an unknown type, straight to
 	// the runner's published replin: dropped, and the runner still serves.

@@ -628,3 +628,38 @@ func (kc *kernelConfig) relabel(labels map[string]string) error {
 	}
 	return nil
 }
+
+// The intrinsic services of a runner kernel, as upstream lists them in
+// every kernel's service ports: the runner starts them from the image's
+// own binaries (or fails the start, saying so).
+var intrinsicServices = []servicePort{{name: "sshd", protocol: "tcp", ports: []int{2200}}, {name: "ttyd", protocol: "http", ports: []int{7681}}}
+
+// addIntrinsicServices adds sshd and ttyd to a runner kernel's service
+// ports (label and published ports; bridge mode only) unless the image
+// already names them or uses their ports.
+func (kc *kernelConfig) addIntrinsicServices() {
+	if kc.req.Network != runtime.NetBridge {
+		// Host mode would need host ports of their own (upstream's
+		// intrinsic-ports.json entries); not offered yet.
+		return
+	}
+	label := kc.req.Labels[labelServicePorts]
+	have := parseServicePorts(label)
+	used := map[int]bool{}
+	for _, p := range kc.req.Publish {
+		used[p.ContainerPort] = true
+	}
+	for _, sp := range intrinsicServices {
+		if slices.ContainsFunc(have, func(h servicePort) bool { return h.name == sp.name }) || used[sp.ports[0]] {
+			continue
+		}
+		if label != "" {
+			label += ","
+		}
+		label += fmt.Sprintf("%s:%s:%d", sp.name, sp.protocol, sp.ports[0])
+		kc.req.Publish = append(kc.req.Publish, runtime.Publish{ContainerPort: sp.ports[0], Intrinsic: true})
+	}
+	if label != "" {
+		kc.req.Labels[labelServicePorts] = label
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/baiagent/agent/rpc/codec"
+	"github.com/baiagent/agent/runtime"
 )
 
 func TestKernelUser(t *testing.T) {
@@ -97,5 +98,22 @@ func TestRelabel(t *testing.T) {
 	// The manager's labels are never replaced.
 	if err := kc.relabel(map[string]string{"ai.backend.service-ports": "x:http:1"}); err != nil || len(kc.req.Publish) != 2 {
 		t.Errorf("second relabel: %v, %v", err, kc.req.Publish)
+	}
+}
+
+func TestAddIntrinsicServices(t *testing.T) {
+	kc := kernelConfig{req: runtime.CreateRequest{Network: runtime.NetBridge, Labels: map[string]string{labelServicePorts: "jupyter:http:8080,ttyd:http:7000"},
+		Publish: []runtime.Publish{{ContainerPort: 8080}, {ContainerPort: 7000}}}}
+	kc.addIntrinsicServices()
+	if got := kc.req.Labels[labelServicePorts]; got != "jupyter:http:8080,ttyd:http:7000,sshd:tcp:2200" {
+		t.Errorf("label %q", got)
+	}
+	if len(kc.req.Publish) != 3 || kc.req.Publish[2].ContainerPort != 2200 {
+		t.Errorf("publish %v", kc.req.Publish)
+	}
+	host := kernelConfig{req: runtime.CreateRequest{Network: runtime.NetHost, Labels: map[string]string{}}}
+	host.addIntrinsicServices()
+	if len(host.req.Labels) != 0 || len(host.req.Publish) != 0 {
+		t.Errorf("host mode: %v %v", host.req.Labels, host.req.Publish)
 	}
 }

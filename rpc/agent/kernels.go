@@ -113,6 +113,7 @@ func (s *Service) createKernel(ctx context.Context, kc kernelConfig) (map[string
 	if s.useRunner(kc) {
 		kc.req.Runner = &runtime.Runner{RuntimeType: kc.image.labels["ai.backend.runtime-type"]}
 		kc.req.Args = nil
+		kc.addIntrinsicServices()
 	}
 	st, err := s.o.Kernels.Create(ctx, kc.req)
 	if err != nil {
