@@ -173,6 +173,18 @@ func checkRunnerKernel(t *testing.T, addr string, stream *redis.Client) {
 		t.Errorf("after malformed messages: %q", out)
 	}
 
+	// A cell that floods stdout (20 MB, in records under upstream's 10 MiB
+	// cap) finishes with all of it, and the agent and runner go on.
+	start := time.Now()
+	flood := execCell(t, c, id, "flood", "query", "head -c 20000000 /dev/zero | tr '\\0' x; echo", 0)
+	if n := len(consoleText(flood)); flood["status"] != "finished" || n != 20000001 {
+		t.Errorf("flood: status %v, %d bytes of stdout", flood["status"], n)
+	}
+	fmt.Printf("a cell printing 20 MB: %v\n", time.Since(start).Round(time.Millisecond))
+	if out := consoleText(execCell(t, c, id, "after-flood", "query", "echo ok", 0)); out != "ok\n" {
+		t.Errorf("after the flood: %q", out)
+	}
+
 	// A runner that dies ends the kernel: kernel_terminated(self-terminated).
 	pid := runnerPID(t, id)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
