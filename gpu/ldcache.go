@@ -152,34 +152,29 @@ func ldCacheString(data []byte, base int, off uint32) (string, error) {
 	return string(s[:end]), nil
 }
 
-// ReadLDCache reads the ld cache at path and returns, for each key of an
-// x86-64 entry, the real file the loader would open: the first entry's
-// path with its symlinks resolved. Entries whose file is gone are left
-// out, as the loader would skip them.
-func ReadLDCache(path string) (map[string]string, error) {
+// LookupLDCache returns the real file the loader would open for the
+// library key (e.g. "libnvidia-ml.so.1") from the ld cache at path: the
+// first x86-64 entry's path with its symlinks resolved; ok is false when
+// no entry's file exists. Only that key's entries are resolved (the whole
+// cache, a few hundred symlinks, costs ~25 ms).
+func LookupLDCache(path, key string) (resolved string, ok bool, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read ld cache: %w", err)
+		return "", false, fmt.Errorf("read ld cache: %w", err)
 	}
 	entries, err := ParseLDCache(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return "", false, fmt.Errorf("%s: %w", path, err)
 	}
-	libs := make(map[string]string)
 	for _, e := range entries {
-		if !e.X8664() {
+		if e.Key != key || !e.X8664() {
 			continue
 		}
-		if _, ok := libs[e.Key]; ok {
-			continue
+		if r, err := filepath.EvalSymlinks(e.Path); err == nil {
+			return r, true, nil
 		}
-		resolved, err := filepath.EvalSymlinks(e.Path)
-		if err != nil {
-			continue
-		}
-		libs[e.Key] = resolved
 	}
-	return libs, nil
+	return "", false, nil
 }
 
 // DriverLibrary is one user-space library of the host's NVIDIA driver.

@@ -223,7 +223,7 @@ func TestParseLDCacheMatchesLdconfig(t *testing.T) {
 	}
 }
 
-func TestReadLDCache(t *testing.T) {
+func TestLookupLDCache(t *testing.T) {
 	dir := t.TempDir()
 	real := filepath.Join(dir, "libcuda.so.550.54.15")
 	mustWrite(t, real, "", 0o755)
@@ -238,16 +238,16 @@ func TestReadLDCache(t *testing.T) {
 		{Key: "libgone.so.1", Path: filepath.Join(dir, "libgone.so.1"), Flags: flagsX8664},
 	}, ldCacheNew)), 0o644)
 
-	got, err := ReadLDCache(cache)
-	if err != nil {
-		t.Fatal(err)
+	if got, ok, err := LookupLDCache(cache, "libcuda.so.1"); err != nil || !ok || got != real {
+		t.Errorf("LookupLDCache libcuda.so.1: %q, %v, %v; want %q", got, ok, err, real)
 	}
-	want := map[string]string{"libcuda.so.1": real}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("ReadLDCache (-want +got):\n%s", diff)
+	for _, key := range []string{"libgone.so.1", "libnone.so.1"} {
+		if got, ok, err := LookupLDCache(cache, key); err != nil || ok {
+			t.Errorf("LookupLDCache %s: %q, %v, %v; want not found", key, got, ok, err)
+		}
 	}
-	if _, err := ReadLDCache(filepath.Join(dir, "missing")); err == nil {
-		t.Error("ReadLDCache of a missing file: no error")
+	if _, _, err := LookupLDCache(filepath.Join(dir, "missing"), "libcuda.so.1"); err == nil {
+		t.Error("LookupLDCache of a missing file: no error")
 	}
 }
 
@@ -343,11 +343,11 @@ func TestFindDriverLibraries(t *testing.T) {
 	// The old libcuda comes first in the ld cache (the host's loader would
 	// load it), yet the current one was found.
 	if _, err := exec.LookPath("ldconfig"); err == nil {
-		cache, err := ReadLDCache(h.roots.LDCache)
+		first, _, err := LookupLDCache(h.roots.LDCache, "libcuda.so.1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := h.placeholders(cache["libcuda.so.1"]); got != "$HOST/opt/old-driver/lib/libcuda.so.535.104.05" {
+		if got := h.placeholders(first); got != "$HOST/opt/old-driver/lib/libcuda.so.535.104.05" {
 			t.Errorf("ld cache's libcuda.so.1 is %s, want the old driver's", got)
 		}
 	}

@@ -86,10 +86,8 @@ func openGPUs(log *slog.Logger, mask []string) (*gpuSupport, error) {
 // extra library dirs; "" lets dlopen search as usual.
 func nvmlPath(roots gpu.HostRoots) string {
 	const lib = "libnvidia-ml.so.1"
-	if cache, err := gpu.ReadLDCache(roots.LDCache); err == nil {
-		if p, ok := cache[lib]; ok {
-			return p
-		}
+	if p, ok, err := gpu.LookupLDCache(roots.LDCache, lib); err == nil && ok {
+		return p
 	}
 	for _, d := range roots.LibDirs {
 		if p := filepath.Join(d, lib); fileExists(p) {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/baiagent/agent/configs"
 	"github.com/baiagent/agent/rpc/zmq"
 	"github.com/baiagent/agent/runtime"
@@ -17,7 +19,7 @@ import (
 )
 
 const runUsage = `usage: backendai-agent run [--cpu N] [--mem SIZE] [--scratch hostdir|memory|hostfile] [--scratch-size SIZE]
-                           [--gpus N] [--net none|bridge|host] [--publish CPORT]... [--stats] IMAGE [-- CMD ARGS...]
+                           [--gpus N] [--net none|bridge|host] [--publish CPORT]... [--no-runner] [--stats] IMAGE [-- CMD ARGS...]
 `
 
 // intList is a repeatable integer flag.
@@ -150,6 +152,9 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var code int
 	if viaRunner {
 		code = runThroughRunner(ctx, m, id, cmdArgs, stdout, stderr, log)
+		// The command is done and the runner keeps no state of the
+		// user's: no need to wait for its orderly shutdown.
+		_ = m.Signal(id, unix.SIGKILL)
 	} else {
 		code = streamUntilExit(ctx, m, id, stdout)
 	}
