@@ -81,6 +81,7 @@ bench: ## benchmarks, each printing its figure or its ratio against the named ba
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'RootfsSecondKernel' -benchtime 50x ./runtime/image/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'PullVsSkopeoUmoci' -benchtime 3x -timeout 30m ./runtime/image/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'RunVsRunc' -benchtime 10x ./cmd/backendai-agent/
+	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'RunnerKernel' -benchtime 30x ./cmd/backendai-agent/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'Attach|Publish' -benchtime 50x ./netns/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'Sweep200' -benchtime 5x ./cgroup/
 	AGENT_TEST_PRIVILEGED=1 $(GO) test -run '^$$' -bench 'CollectorSweep200' -benchtime 200x ./stats/

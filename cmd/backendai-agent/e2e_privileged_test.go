@@ -237,7 +237,7 @@ type agentServer struct {
 	done chan error
 }
 
-func startAgentServer(t *testing.T, conf string, env []string) *agentServer {
+func startAgentServer(t testing.TB, conf string, env []string) *agentServer {
 	t.Helper()
 	cmd := agentCmd(t, "server", "-f", conf)
 	cmd.Env = append(cmd.Env, env...)
@@ -278,7 +278,7 @@ func startAgentServer(t *testing.T, conf string, env []string) *agentServer {
 	return s
 }
 
-func (s *agentServer) stop(t *testing.T) {
+func (s *agentServer) stop(t testing.TB) {
 	t.Helper()
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -354,7 +354,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 // importPython imports the Python fixture (Debian minbase and python3, a
 // Backend.AI python kernel image) as bai/python:3.
-func importPython(t *testing.T, conf string, env []string) {
+func importPython(t testing.TB, conf string, env []string) {
 	t.Helper()
 	img, err := fixtures.Python(t.Context(), "")
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 )
 
 // rpcCall makes one call as the manager does and decodes its result.
-func rpcCall(t *testing.T, c *callosum.Client, method string, args ...any) any {
+func rpcCall(t testing.TB, c *callosum.Client, method string, args ...any) any {
 	t.Helper()
 	v, err := rpcCallErr(t, c, method, args...)
 	if err != nil {
@@ -32,7 +32,7 @@ func rpcCall(t *testing.T, c *callosum.Client, method string, args ...any) any {
 	return v
 }
 
-func rpcCallErr(t *testing.T, c *callosum.Client, method string, args ...any) (any, error) {
+func rpcCallErr(t testing.TB, c *callosum.Client, method string, args ...any) (any, error) {
 	t.Helper()
 	body, err := codec.Encode(map[string]any{"args": args, "kwargs": map[string]any{"agent_id": nil}})
 	if err != nil {
@@ -48,7 +48,7 @@ func rpcCallErr(t *testing.T, c *callosum.Client, method string, args ...any) (a
 }
 
 // execCell runs one execute call and returns its result dict.
-func execCell(t *testing.T, c *callosum.Client, kernelID, runID, mode, code string, flush float64) map[string]any {
+func execCell(t testing.TB, c *callosum.Client, kernelID, runID, mode, code string, flush float64) map[string]any {
 	t.Helper()
 	res, ok := rpcCall(t, c, "execute", kernelID, kernelID, int64(2), runID, mode, code, map[string]any{}, flush).(map[string]any)
 	if !ok {

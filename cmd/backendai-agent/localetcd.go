@@ -420,16 +420,30 @@ func etcdBinary(explicit string) (string, error) {
 	return "", fmt.Errorf("backendai-etcd is neither next to the agent%s nor in $PATH; build it (make build) or set $%s", tried, envEtcdBinary)
 }
 
-// freePeerAddr returns a free port on the host of clientAddr.
+// freePeerAddr returns a free port on the host of clientAddr, never the
+// client port itself (free too, until etcd binds it, so the kernel may
+// hand it out).
 func freePeerAddr(clientAddr string) (string, error) {
-	host, _, err := net.SplitHostPort(clientAddr)
+	host, clientPort, err := net.SplitHostPort(clientAddr)
 	if err != nil {
 		return "", fmt.Errorf("client address %q: %w", clientAddr, err)
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", fmt.Errorf("find a free peer port: %w", err)
+	// Listeners kept open until the end make each try a new port.
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			_ = l.Close()
+		}
+	}()
+	for range 8 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return "", fmt.Errorf("find a free peer port: %w", err)
+		}
+		held = append(held, ln)
+		if _, port, _ := net.SplitHostPort(ln.Addr().String()); port != clientPort {
+			return ln.Addr().String(), nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "", fmt.Errorf("find a free peer port: every try was the client port %s", clientPort)
 }
