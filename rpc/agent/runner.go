@@ -64,10 +64,25 @@ func (s *Service) waitRunner(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.WaitReady(ctx, 100*time.Millisecond); err != nil {
-		return fmt.Errorf("kernel %s: runner not ready: %w", id, err)
+	// Upstream's probe: status answered, then get-apps answered "done"
+	// (the service definitions readable); a failed apps reply is tried
+	// again, as upstream does.
+	for {
+		if _, err := c.WaitReady(ctx, 100*time.Millisecond); err != nil {
+			return fmt.Errorf("kernel %s: runner not ready: %w", id, err)
+		}
+		apps, err := c.GetApps(ctx, "")
+		if err == nil && apps["status"] == "done" {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("kernel %s: runner not ready: get-apps: %v, %w", id, apps["error"], ctx.Err())
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return nil
 }
 
 // execute is execute(session_id, kernel_id, api_version, run_id, mode,
