@@ -30,16 +30,20 @@ import (
 // profile and capabilities; without our init, which runc does not need,
 // and without rlimits, which Debian's runc 1.1.5 fails to set).
 // It reports both medians and their ratio (target: ours at most 0.6 of
-// runc's). The "bridge" variant runs ours with --net bridge (namespace,
-// veth, address and routes made and removed per run) against runc joining
-// a network namespace made once beforehand, as the networking issue asks.
+// runc's). The "bridge" variant runs ours with --net bridge --no-runner
+// (namespace, veth, address and routes made and removed per run) against
+// runc joining a network namespace made once beforehand, as the
+// networking issue asks; "runner" is the same with the kernel runner, as
+// `run --net bridge` does by default (runner start, readiness, the
+// command as a batch step): the create cycle of the runner issue.
 func BenchmarkPrivilegedRunVsRunc(b *testing.B) {
 	testenv.RequirePrivileged(b)
-	b.Run("none", func(b *testing.B) { benchRunVsRunc(b, false) })
-	b.Run("bridge", func(b *testing.B) { benchRunVsRunc(b, true) })
+	b.Run("none", func(b *testing.B) { benchRunVsRunc(b, false, false) })
+	b.Run("bridge", func(b *testing.B) { benchRunVsRunc(b, true, false) })
+	b.Run("runner", func(b *testing.B) { benchRunVsRunc(b, true, true) })
 }
 
-func benchRunVsRunc(b *testing.B, bridge bool) {
+func benchRunVsRunc(b *testing.B, bridge, withRunner bool) {
 	runc, err := exec.LookPath("runc")
 	if err != nil {
 		b.Fatalf("Debian's runc is the baseline (make deps installs it): %v", err)
@@ -97,7 +101,11 @@ func benchRunVsRunc(b *testing.B, bridge bool) {
 		if bridge {
 			net = "bridge"
 		}
-		cmd := agentCmd(b, "run", "-f", conf, "--log-level", "ERROR", "--net", net, "bai/busybox:1.0", "--", "sh", "-c", "echo hi")
+		args := []string{"run", "-f", conf, "--log-level", "ERROR", "--net", net}
+		if !withRunner {
+			args = append(args, "--no-runner")
+		}
+		cmd := agentCmd(b, append(args, "bai/busybox:1.0", "--", "sh", "-c", "echo hi")...)
 		cmd.Env = append(cmd.Env, env...)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
