@@ -5,8 +5,11 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/baiagent/agent/rpc/codec"
 	"github.com/baiagent/agent/runtime"
+	"github.com/baiagent/agent/runtime/spec"
 )
 
 func TestKernelUser(t *testing.T) {
@@ -115,5 +118,28 @@ func TestAddIntrinsicServices(t *testing.T) {
 	host.addIntrinsicServices()
 	if len(host.req.Labels) != 0 || len(host.req.Publish) != 0 {
 		t.Errorf("host mode: %v %v", host.req.Labels, host.req.Publish)
+	}
+}
+
+func TestHostModeServicePorts(t *testing.T) {
+	f := newFixture(t, true)
+	st := runtime.State{
+		ID: kernelA, Args: []string{"/opt/kernel/bai-init", "--", spec.RunnerTarget, "--setup-user"},
+		Labels: map[string]string{labelServicePorts: "web:http:8080"},
+		Net:    runtime.NetState{Mode: runtime.NetHost, HostPorts: []int{30010, 30011, 30012, 30013}},
+	}
+	got := f.svc.creationInfo(st)["service_ports"]
+	want := []any{
+		map[string]any{"name": "web", "protocol": "http", "container_ports": []any{8080}, "host_ports": []any{8080}, "is_inference": false},
+		map[string]any{"name": "sshd", "protocol": "tcp", "container_ports": []any{30012}, "host_ports": []any{30012}, "is_inference": false},
+		map[string]any{"name": "ttyd", "protocol": "http", "container_ports": []any{30013}, "host_ports": []any{30013}, "is_inference": false},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("host-mode service_ports (-want +got):\n%s", d)
+	}
+	// A kernel that does not run the runner has no intrinsic services.
+	st.Args = []string{"/opt/kernel/bai-init", "--", "sleep", "1"}
+	if got := f.svc.creationInfo(st)["service_ports"].([]any); len(got) != 1 {
+		t.Errorf("a plain host kernel's service_ports: %v", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/baiagent/agent/rpc/codec"
 	"github.com/baiagent/agent/rpc/events"
 	"github.com/baiagent/agent/runtime"
+	"github.com/baiagent/agent/runtime/spec"
 )
 
 // maxLogBytes bounds what get_logs returns (the tail of the log).
@@ -191,16 +192,21 @@ func (s *Service) creationInfo(st runtime.State) map[string]any {
 		}
 	}
 	// Named as the image's label names them; the rest are preopen ports,
-	// named by number as upstream does.
+	// named by number as upstream does. On the host's network a port is
+	// its own host port, and a runner kernel's sshd and ttyd have the
+	// intrinsic ports the runtime gave it.
+	hostNet := st.Net.Mode == runtime.NetHost
 	servicePorts := []any{}
 	named := map[int]bool{}
-	for _, sp := range parseServicePorts(st.Labels[labelServicePorts]) {
+	for _, sp := range append(parseServicePorts(st.Labels[labelServicePorts]), hostIntrinsics(st)...) {
 		cports, hports := make([]any, 0, len(sp.ports)), make([]any, 0, len(sp.ports))
 		for _, p := range sp.ports {
 			named[p] = true
 			cports = append(cports, p)
 			if h, ok := hostPort[p]; ok {
 				hports = append(hports, h)
+			} else if hostNet {
+				hports = append(hports, p)
 			} else {
 				hports = append(hports, nil)
 			}
@@ -549,5 +555,18 @@ func (s *Service) countContainers(ctx context.Context) {
 	}
 	if err := s.o.Publisher.WriteContainerCount(context.WithoutCancel(ctx), n); err != nil {
 		s.log.Debug("container count not written", "err", err)
+	}
+}
+
+// hostIntrinsics are a host-network runner kernel's sshd and ttyd, on the
+// host ports of its intrinsic-ports.json (the runtime takes replin,
+// replout, sshd and ttyd, in that order).
+func hostIntrinsics(st runtime.State) []servicePort {
+	if st.Net.Mode != runtime.NetHost || len(st.Net.HostPorts) < 4 || !slices.Contains(st.Args, spec.RunnerTarget) {
+		return nil
+	}
+	return []servicePort{
+		{name: intrinsicServices[0].name, protocol: intrinsicServices[0].protocol, ports: []int{st.Net.HostPorts[2]}},
+		{name: intrinsicServices[1].name, protocol: intrinsicServices[1].protocol, ports: []int{st.Net.HostPorts[3]}},
 	}
 }
