@@ -181,6 +181,12 @@ func setupUser(o options, log *slog.Logger) (runner.WorkUser, error) {
 	if err != nil {
 		return u, err
 	}
+	if euid := os.Geteuid(); euid != 0 {
+		// Started as someone already: no accounts to edit, nothing to
+		// drop. The code runs as that user.
+		log.Warn("not started as root: the work user is not set up", "uid", euid)
+		return runner.WorkUser{UID: 0}, nil
+	}
 	if err := runner.SetupAccounts("/", &u); err != nil {
 		// The numeric ids still work; names and ~ do not.
 		log.Warn("work user not added to the accounts", "error", err)
