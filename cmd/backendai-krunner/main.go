@@ -5,8 +5,9 @@
 // /home/config/intrinsic-ports.json) and serves the runner protocol
 // (spec §12) until SIGTERM or SIGINT.
 //
-//	bai-krunner [--runtime-type python|app] [--work-dir DIR] [--ports-file F]
-//	            [--replin N] [--replout N] [--service-defs DIR] [--debug]
+//	bai-krunner [--setup-user] [--runtime-type python|app] [--work-dir DIR]
+//	            [--ports-file F] [--dotfiles-file F] [--replin N] [--replout N]
+//	            [--service-defs DIR] [--debug]
 //
 // Before serving it does upstream's entrypoint duties (spec §6.6) when
 // started with --setup-user (the agent passes it; the runner never edits
