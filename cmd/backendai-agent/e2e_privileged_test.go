@@ -212,6 +212,15 @@ heartbeat-interval = "2s"
 	}
 	checkPythonRunner(t, addr, pyID)
 	fmt.Printf("execute print(1) through the agent (manager's DEALER → runner → RESULT): %s\n", executeRoundTrip(t, addr, pyID, 30))
+
+	// The user's interpreter survives an agent restart (SIGKILL, as a
+	// crash): the next agent reaches the same runner and its state.
+	_ = srv.cmd.Process.Kill()
+	<-srv.done
+	srv = startAgentServer(t, conf, env)
+	if got := ctl(t, addr, "exec", pyID, "print(x + 1)"); got != "42\n" {
+		t.Errorf("after an agent crash and restart the cell printed %q, want 42", got)
+	}
 	ctl(t, addr, "destroy", pyID)
 
 	// ctl destroy → kernel_terminated(user-requested), logs pushed.
