@@ -213,11 +213,37 @@ heartbeat-interval = "2s"
 	checkPythonRunner(t, addr, pyID)
 	fmt.Printf("execute print(1) through the agent (manager's DEALER → runner → RESULT): %s\n", executeRoundTrip(t, addr, pyID, 30))
 
-	// The user's interpreter survives an agent restart (SIGKILL, as a
-	// crash): the next agent reaches the same runner and its state.
+	// The user's interpreter survives an agent crash (SIGKILL) and restart,
+	// with a cell running through it: the next agent reaches the same
+	// runner, the cell goes on to its end, and its state stays.
+	pc, err := callosum.Dial(t.Context(), addr, callosum.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := execCell(t, pc, pyID, "long", "query", "import time\nfor i in range(20):\n    print(i, flush=True)\n    time.sleep(0.1)\n", 0.3)
+	before := consoleText(res)
+	pc.Close()
 	_ = srv.cmd.Process.Kill()
 	<-srv.done
 	srv = startAgentServer(t, conf, env)
+	pc, err = callosum.Dial(t.Context(), addr, callosum.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := ""
+	for i := 0; res["status"] != "finished"; i++ {
+		if i == 20 {
+			t.Fatalf("the cell running across the agent's restart did not finish: %v", res["status"])
+		}
+		res = execCell(t, pc, pyID, "long", "continue", "", 0.5)
+		after += consoleText(res)
+	}
+	pc.Close()
+	if !strings.HasSuffix(after, "18\n19\n") {
+		t.Errorf("the cell's output after the restart: %q", after)
+	}
+	fmt.Printf("a cell across an agent crash: %d of 20 lines before, %d after (the rest was printed while no agent listened)\n",
+		strings.Count(before, "\n"), strings.Count(after, "\n"))
 	if got := ctl(t, addr, "exec", pyID, "print(x + 1)"); got != "42\n" {
 		t.Errorf("after an agent crash and restart the cell printed %q, want 42", got)
 	}
