@@ -146,13 +146,13 @@ func (o *outbox) next(ctx context.Context) (outMsg, bool) {
 
 // run sends messages until ctx ends; a failed send is logged and the
 // message is lost, as libzmq would lose it with its peer.
-func (o *outbox) run(ctx context.Context, send func(outMsg) error) {
+func (o *outbox) run(ctx context.Context, send func(context.Context, outMsg) error) {
 	for {
 		m, ok := o.next(ctx)
 		if !ok {
 			return
 		}
-		if err := send(m); err != nil && ctx.Err() == nil {
+		if err := send(ctx, m); err != nil && ctx.Err() == nil {
 			o.log.Warn("send to agent failed", "msg_type", m.typ, "bytes", len(m.payload), "error", err)
 		}
 	}

@@ -74,7 +74,7 @@ func TestOutboxSenderDoesNotBlockPush(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	block := make(chan struct{})
-	go o.run(ctx, func(outMsg) error { <-block; return nil })
+	go o.run(ctx, func(context.Context, outMsg) error { <-block; return nil })
 	done := make(chan struct{})
 	go func() {
 		for i := 0; i < 10000; i++ {

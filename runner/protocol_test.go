@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,5 +166,22 @@ func TestCloseWhileBusy(t *testing.T) {
 				t.Errorf("killed run: exit 0")
 			}
 		})
+	}
+}
+
+// TestOutputKeptWhileNoAgent: output produced while no agent is connected
+// (it restarts) waits in the outbox and reaches the agent that connects
+// next; go-zeromq alone would have dropped it.
+func TestOutputKeptWhileNoAgent(t *testing.T) {
+	srv, c := startServer(t, Config{RuntimeType: RuntimeApp})
+	c.send("code", "for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.05; done")
+	c.waitStdout("1")
+	_ = c.pull.Close() // the agent goes away
+	time.Sleep(300 * time.Millisecond)
+	c.connectPull(srv) // and the next one comes
+	r := c.collect("finished")
+	got := strings.Fields(r.stdout.String())
+	if len(got) < 8 || strings.Join(got[len(got)-8:], " ") != "3 4 5 6 7 8 9 10" {
+		t.Errorf("after the reconnect: %q, want at least 3 to 10 (printed while no agent listened)", r.stdout.String())
 	}
 }

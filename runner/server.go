@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ type Server struct {
 	cancel context.CancelFunc
 	// The outbox outlives ctx, to send what the shutdown produced.
 	outCancel context.CancelFunc
+	peers     *peers // replout's connected agents
 	outDone   chan struct{}
 
 	in, outSock zmq4.Socket
@@ -83,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 		out:       newOutbox(cfg.Log, cfg.OutboxBytes, cfg.MaxRecordBytes),
 		tasks:     newTaskQueue(),
 		outDone:   make(chan struct{}),
+		peers:     newPeers(),
 		recvDone:  make(chan struct{}),
 	}
 	runtimePath := ""
@@ -150,8 +153,13 @@ func (s *Server) bind() error {
 	if err := s.in.Listen(endpoint(s.cfg.ReplInPort)); err != nil {
 		return fmt.Errorf("runner: bind replin: %w", err)
 	}
-	s.outSock = zmq4.NewPush(context.Background(), zmq4.WithTimeout(sendTimeout))
-	if err := s.outSock.Listen(endpoint(s.cfg.ReplOutPort)); err != nil {
+	// replout counts its peers (peers.go): output waits in the outbox
+	// while no agent is connected instead of being dropped.
+	if err := registerPeerTransport(); err != nil {
+		return fmt.Errorf("runner: %w", err)
+	}
+	s.outSock = zmq4.NewPush(context.WithValue(context.Background(), peersKey{}, s.peers), zmq4.WithTimeout(sendTimeout))
+	if err := s.outSock.Listen(peerScheme + strings.TrimPrefix(endpoint(s.cfg.ReplOutPort), "tcp")); err != nil {
 		return fmt.Errorf("runner: bind replout: %w", err)
 	}
 	return nil
@@ -163,8 +171,26 @@ func (s *Server) Addrs() (replIn, replOut net.Addr) {
 	return s.in.Addr(), s.outSock.Addr()
 }
 
-func (s *Server) send(m outMsg) error {
-	return s.outSock.SendMulti(zmq4.NewMsgFrom([]byte(m.typ), m.payload))
+// send sends one message to the agent, waiting while none is connected
+// and trying again after a failed send (the agent went away mid-send),
+// until the outbox's ctx ends (Close).
+func (s *Server) send(ctx context.Context, m outMsg) error {
+	msg := zmq4.NewMsgFrom([]byte(m.typ), m.payload)
+	for {
+		if !s.peers.wait(ctx) {
+			return ctx.Err()
+		}
+		err := s.outSock.SendMulti(msg)
+		if err == nil {
+			return nil
+		}
+		s.log.Debug("send to agent failed; trying again", "msg_type", m.typ, "error", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // Serve serves until ctx ends or Close is called, then closes the server.

@@ -242,8 +242,13 @@ heartbeat-interval = "2s"
 	if !strings.HasSuffix(after, "18\n19\n") {
 		t.Errorf("the cell's output after the restart: %q", after)
 	}
-	fmt.Printf("a cell across an agent crash: %d of 20 lines before, %d after (the rest was printed while no agent listened)\n",
-		strings.Count(before, "\n"), strings.Count(after, "\n"))
+	// What the runner printed while no agent was connected waited for the
+	// next one; only what was in flight to the killed one may be lost.
+	nb, na := strings.Count(before, "\n"), strings.Count(after, "\n")
+	if nb+na < 18 {
+		t.Errorf("a cell across an agent crash: %d lines before and %d after, of 20", nb, na)
+	}
+	fmt.Printf("a cell across an agent crash: %d of 20 lines before, %d after\n", nb, na)
 	if got := ctl(t, addr, "exec", pyID, "print(x + 1)"); got != "42\n" {
 		t.Errorf("after an agent crash and restart the cell printed %q, want 42", got)
 	}
