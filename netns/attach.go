@@ -343,7 +343,7 @@ func (m *Manager) Reconcile(ctx context.Context, running map[string]bool) (remov
 	for id := range running {
 		keep[VethName(id)] = true
 	}
-	links, err := m.host.LinkList()
+	links, err := redump(m.host.LinkList)
 	if err != nil {
 		return removed, errors.Join(append(errs, fmt.Errorf("reconcile: list links: %w", err))...)
 	}

@@ -161,7 +161,7 @@ func EnsureBridge(cfg BridgeConfig) (*Bridge, error) {
 // adoptAddr checks the IPv4 addresses of an existing bridge: the gateway
 // address is added when it has none, and any other address is an error.
 func adoptAddr(h *netlink.Handle, link netlink.Link, gw *netlink.Addr) error {
-	addrs, err := h.AddrList(link, netlink.FAMILY_V4)
+	addrs, err := redump(func() ([]netlink.Addr, error) { return h.AddrList(link, netlink.FAMILY_V4) })
 	if err != nil {
 		return fmt.Errorf("list addresses: %w", err)
 	}
@@ -185,7 +185,7 @@ func adoptAddr(h *netlink.Handle, link netlink.Link, gw *netlink.Addr) error {
 // prefixes of every interface except the one with index skip, and returns
 // the MTU of the default route's interface (defaultMTU without one).
 func hostRoutes(h *netlink.Handle, skip int) ([]HostRoute, int, error) {
-	links, err := h.LinkList()
+	links, err := redump(h.LinkList)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list links: %w", err)
 	}
@@ -194,7 +194,7 @@ func hostRoutes(h *netlink.Handle, skip int) ([]HostRoute, int, error) {
 	for _, l := range links {
 		names[l.Attrs().Index], mtus[l.Attrs().Index] = l.Attrs().Name, l.Attrs().MTU
 	}
-	rs, err := h.RouteList(nil, netlink.FAMILY_V4)
+	rs, err := redump(func() ([]netlink.Route, error) { return h.RouteList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("list routes: %w", err)
 	}
@@ -214,7 +214,7 @@ func hostRoutes(h *netlink.Handle, skip int) ([]HostRoute, int, error) {
 			out = append(out, HostRoute{Dst: p, Dev: names[r.LinkIndex]})
 		}
 	}
-	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+	addrs, err := redump(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("list addresses: %w", err)
 	}
