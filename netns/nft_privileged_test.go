@@ -525,7 +525,9 @@ func TestPrivilegedPublishLatency(t *testing.T) {
 }
 
 // measurePublish publishes 3 mappings for each of n kernels (kept, so the
-// table grows as in an agent) and returns the p50 of Publish.
+// table grows as in an agent) and returns the p50 of Publish. Its host
+// ports (27000 and up) stay below the kernel's ephemeral ports, which
+// other tests' listeners get.
 func measurePublish(t testing.TB, n int) time.Duration {
 	s := pubTestSuffix(t)
 	p := newTestPublisher(t, PublisherOptions{Table: "bttest" + s, Subnet: netip.MustParsePrefix("10.232.251.0/24")})
@@ -535,9 +537,9 @@ func measurePublish(t testing.TB, n int) time.Duration {
 		id := fmt.Sprintf("k%d", i)
 		kip := netip.AddrFrom4([4]byte{10, 232, 251, byte(2 + i%250)})
 		ms := []Mapping{
-			{KernelID: id, HostIP: lo, HostPort: 40000 + 3*i, KernelIP: kip, KernelPort: 2000},
-			{KernelID: id, HostIP: lo, HostPort: 40001 + 3*i, KernelIP: kip, KernelPort: 2001},
-			{KernelID: id, HostIP: netip.IPv4Unspecified(), HostPort: 40002 + 3*i, KernelIP: kip, KernelPort: 8080},
+			{KernelID: id, HostIP: lo, HostPort: 27000 + 3*i, KernelIP: kip, KernelPort: 2000},
+			{KernelID: id, HostIP: lo, HostPort: 27001 + 3*i, KernelIP: kip, KernelPort: 2001},
+			{KernelID: id, HostIP: netip.IPv4Unspecified(), HostPort: 27002 + 3*i, KernelIP: kip, KernelPort: 8080},
 		}
 		start := time.Now()
 		if err := p.Publish(ms); err != nil {

@@ -40,7 +40,10 @@ func withNetworking(t *testing.T, e *env) netSpec {
 }
 
 // withNetworkingPorts is withNetworking with a range of that many ports: 8-port
-// ranges from 41000, larger ones from 44000.
+// ranges from 21000, larger ones from 24000. Both stay below the kernel's
+// ephemeral ports (32768 and up): a loopback DNAT rule on a port that
+// another test's listener got from the kernel would send that test's
+// connections into a kernel (packages' tests run in parallel).
 func withNetworkingPorts(t *testing.T, e *env, ports int) netSpec {
 	t.Helper()
 	b := make([]byte, 2)
@@ -56,9 +59,9 @@ func withNetworkingPorts(t *testing.T, e *env, ports int) netSpec {
 			t.Fatal("no free 10.233.x.0/24 subnet")
 		}
 	}
-	lo := 41000 + int(b[1])*8
+	lo := 21000 + int(b[1])*8
 	if ports > 8 {
-		lo = 44000 + int(b[1])%8*ports
+		lo = 24000 + int(b[1])%8*ports
 	}
 	ns := netSpec{Bridge: "rtb" + tag, Table: "rtest" + tag, Subnet: subnet, PortLo: lo, PortHi: lo + ports - 1}
 	n, err := openNetworking(e.opts.StateDir, ns)

@@ -45,7 +45,7 @@ ipc-base-path = %q
 skip-manager-detection = true
 [container]
 scratch-root = %q
-port-range = [40000, 44999]
+port-range = [28000, 29999]
 bind-host = "127.0.0.1"
 [resource]
 reserved-cpu = 0
