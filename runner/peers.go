@@ -71,17 +71,15 @@ func (p *peers) wait(ctx context.Context) bool {
 		if n > 0 && age >= peerSettle {
 			return true
 		}
-		var timer <-chan time.Time
+		var settle <-chan time.Time // nil: no connection to wait on
 		if n > 0 {
-			t := time.NewTimer(peerSettle - age)
-			defer t.Stop()
-			timer = t.C
+			settle = time.After(peerSettle - age)
 		}
 		select {
 		case <-ctx.Done():
 			return false
 		case <-changed:
-		case <-timer:
+		case <-settle:
 		}
 	}
 }
