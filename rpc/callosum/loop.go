@@ -78,11 +78,17 @@ func (l *loop) run(ctx context.Context) error {
 	defer l.stopAll()
 	for ctx.Err() == nil {
 		// The mailbox's wake-up is the fast path; the timeout bounds what
-		// a lost one could cost (a stop that is never seen).
+		// a lost one could cost (a stop or a reply that is never seen).
 		polled, err := l.poller.Poll(pollTick)
 		if err != nil {
 			l.stopAll()
 			return fmt.Errorf("poll rpc sockets: %w", err)
+		}
+		if len(polled) == 0 && l.mbox.pending() {
+			// Replies waiting with no wake-up seen: never leave them
+			// there longer than a tick.
+			l.log.Debug("RPC replies found without a wake-up")
+			l.finish()
 		}
 		for _, p := range polled {
 			switch p.Socket {

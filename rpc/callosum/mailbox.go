@@ -34,6 +34,9 @@ type mailbox[T any] struct {
 
 var wakeByte = []byte{1}
 
+// wakeTimeout bounds how long a wake-up send may wait for its pipe.
+const wakeTimeout = 100 * time.Millisecond
+
 // pollTick bounds a socket owner's sleep in zmq_poll, so that it sees a
 // stop even if a wake-up were lost.
 const pollTick = 250 * time.Millisecond
@@ -84,8 +87,12 @@ func (m *mailbox[T]) wake() {
 	if push == nil {
 		return // closed, or no socket could be made: the owner is gone
 	}
-	// EAGAIN only means that wake-ups are queued already.
-	_, _ = push.SendBytes(wakeByte, zmq.DONTWAIT)
+	// Blocking, up to the socket's send timeout: a PUSH socket made just
+	// now may not have its inproc pipe ready, and a wake-up refused then
+	// would be lost while waking stays set (the owner's poll tick still
+	// finds the items, but a tick later). A full pipe means wake-ups are
+	// queued already.
+	_, _ = push.SendBytes(wakeByte, 0)
 	m.giveBack(push)
 }
 
@@ -104,7 +111,7 @@ func (m *mailbox[T]) borrow() *zmq.Socket {
 	if err != nil {
 		return nil
 	}
-	if s.SetLinger(0) != nil || s.Connect(m.ep) != nil {
+	if s.SetLinger(0) != nil || s.SetSndtimeo(wakeTimeout) != nil || s.Connect(m.ep) != nil {
 		s.Close()
 		return nil
 	}
@@ -138,6 +145,13 @@ func (m *mailbox[T]) take(spare []T) []T {
 	m.waking = false
 	m.mu.Unlock()
 	return out
+}
+
+// pending reports whether items wait to be taken.
+func (m *mailbox[T]) pending() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.items) > 0
 }
 
 // close closes the free PUSH sockets and the owner's end; a socket still

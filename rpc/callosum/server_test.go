@@ -282,3 +282,23 @@ func TestConcurrentCalls(t *testing.T) {
 		})
 	}
 }
+
+// TestLostWakeupStillReplies: a reply whose mailbox wake-up never came
+// (simulated: the mailbox already believes one is on its way) goes out
+// within a poll tick instead of never.
+func TestLostWakeupStillReplies(t *testing.T) {
+	s := startServer(t, Options{Handler: newTestHandler()})
+	c := dial(t, s.Addr(), ClientOptions{})
+	s.mbox.mu.Lock()
+	s.mbox.waking = true // the handler's post will send no wake-up
+	s.mbox.mu.Unlock()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if _, err := c.Call(ctx, "echo", []byte("x")); err != nil {
+		t.Fatalf("call after a lost wake-up: %v", err)
+	}
+	if d := time.Since(start); d > 2*pollTick {
+		t.Errorf("the reply took %v", d)
+	}
+}
