@@ -252,24 +252,30 @@ func (c *Client) run(limit int) {
 		default:
 		}
 		// The mailbox's wake-up is the fast path; the timeout bounds what
-		// a lost one could cost (a stop that is never seen).
+		// a lost one could cost (a stop or a request that is never seen).
 		polled, err := poller.Poll(pollTick)
 		if err != nil {
 			c.log.Warn("poll rpc client socket", "err", err)
 			return
+		}
+		sendQueued := func() {
+			out := c.mbox.take(spare)
+			for _, frames := range out {
+				if _, err := c.sock.SendMessage(frames); err != nil {
+					c.log.Debug("rpc request not sent", "err", err)
+				}
+			}
+			spare = out
+		}
+		if len(polled) == 0 && c.mbox.pending() {
+			sendQueued()
 		}
 		for _, p := range polled {
 			switch p.Socket {
 			case c.sock:
 				c.receive(limit)
 			case c.mbox.pull:
-				out := c.mbox.take(spare)
-				for _, frames := range out {
-					if _, err := c.sock.SendMessage(frames); err != nil {
-						c.log.Debug("rpc request not sent", "err", err)
-					}
-				}
-				spare = out
+				sendQueued()
 			}
 		}
 	}
