@@ -22,8 +22,8 @@ const (
 var errNotInImage = errors.New("not available in this image")
 
 // intrinsicDef returns the definition of an intrinsic service from what
-// the image has (looked up in PATH, then in extra, the agent-provided
-// directory), or errUnknownService for any other name.
+// the image has (looked up in PATH, then in the sbin directories), or
+// errUnknownService for any other name.
 //
 //   - ttyd: `ttyd -W -p PORT SHELL` (bash, else sh; -W makes the
 //     terminal writable on ttyd 1.7 and later).
@@ -33,12 +33,14 @@ var errNotInImage = errors.New("not available in this image")
 //     made once under /tmp/bai-sshd by dropbearkey or ssh-keygen. Logins
 //     use ~/.ssh/authorized_keys (the agent's dotfiles write the user's
 //     keypair there).
-func intrinsicDef(name string, extra ...string) (*ServiceDef, error) {
+func intrinsicDef(name string) (*ServiceDef, error) {
 	find := func(bin string) string {
 		if p, err := exec.LookPath(bin); err == nil {
 			return p
 		}
-		for _, dir := range extra {
+		// After PATH the sbin directories: a user's PATH often lacks
+		// them, and sshd lives there.
+		for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/sbin"} {
 			if p, err := exec.LookPath(filepath.Join(dir, bin)); err == nil {
 				return p
 			}
@@ -70,13 +72,6 @@ func intrinsicDef(name string, extra ...string) (*ServiceDef, error) {
 			break
 		}
 		sshd, keygen := find("sshd"), find("ssh-keygen")
-		if sshd == "" {
-			for _, p := range []string{"/usr/sbin/sshd", "/usr/local/sbin/sshd"} {
-				if _, err := exec.LookPath(p); err == nil {
-					sshd = p
-				}
-			}
-		}
 		if sshd == "" || keygen == "" {
 			return nil, fmt.Errorf("%s: %w (neither dropbear nor OpenSSH's sshd)", name, errNotInImage)
 		}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -136,21 +135,21 @@ func (s *Server) preparePython() error {
 }
 
 func (s *Server) bind() error {
-	endpoint := func(port int) string {
+	endpoint := func(scheme string, port int) string {
 		p := strconv.Itoa(port)
 		if port < 0 {
 			p = "0"
 		}
 		host := s.cfg.BindHost
 		if host != "*" {
-			return "tcp://" + net.JoinHostPort(host, p)
+			return scheme + "://" + net.JoinHostPort(host, p)
 		}
-		return "tcp://*:" + p
+		return scheme + "://*:" + p
 	}
 	// The sockets live until closed, not until ctx ends: the outbox
 	// still sends while Close shuts the runner down.
 	s.in = zmq4.NewPull(context.Background())
-	if err := s.in.Listen(endpoint(s.cfg.ReplInPort)); err != nil {
+	if err := s.in.Listen(endpoint("tcp", s.cfg.ReplInPort)); err != nil {
 		return fmt.Errorf("runner: bind replin: %w", err)
 	}
 	// replout counts its peers (peers.go): output waits in the outbox
@@ -159,7 +158,7 @@ func (s *Server) bind() error {
 		return fmt.Errorf("runner: %w", err)
 	}
 	s.outSock = zmq4.NewPush(context.WithValue(context.Background(), peersKey{}, s.peers), zmq4.WithTimeout(sendTimeout))
-	if err := s.outSock.Listen(peerScheme + strings.TrimPrefix(endpoint(s.cfg.ReplOutPort), "tcp")); err != nil {
+	if err := s.outSock.Listen(endpoint(peerScheme, s.cfg.ReplOutPort)); err != nil {
 		return fmt.Errorf("runner: bind replout: %w", err)
 	}
 	return nil

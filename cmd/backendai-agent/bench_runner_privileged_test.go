@@ -30,29 +30,8 @@ func BenchmarkPrivilegedRunnerKernel(b *testing.B) {
 	dir := filepath.Dir(base)
 	env = append(env, "BACKENDAI_ETCD_BINARY="+localEtcdBinary(b))
 	rpcPort, httpPort := freePort(b), freePort(b)
-	conf := filepath.Join(dir, "bench.toml")
-	writeFile(b, conf, fmt.Sprintf(`[etcd]
-namespace = "bench"
-addr = %q
-local-fallback = true
-[agent]
-backend = "docker"
-id = "i-bench"
-rpc-listen-addr = { host = "127.0.0.1", port = %d }
-internal-addr = { host = "127.0.0.1", port = %d }
-var-base-path = %q
-ipc-base-path = %q
-skip-manager-detection = true
-[container]
-scratch-root = %q
-port-range = [28000, 29999]
-bind-host = "127.0.0.1"
-[resource]
-reserved-cpu = 0
-[logging]
-drivers = ["console"]
-`, net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(b))), rpcPort, httpPort, filepath.Join(dir, "var"),
-		filepath.Join(dir, "run", "ipc"), filepath.Join(dir, "scratches")))
+	etcdAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(b)))
+	conf := writeServerConfig(b, dir, etcdAddr, rpcPort, httpPort, [2]int{28000, 29999})
 	importPython(b, conf, env)
 	srv := startAgentServer(b, conf, env)
 	defer srv.stop(b)

@@ -65,38 +65,7 @@ func TestPrivilegedManagerProtocol(t *testing.T) {
 	}
 
 	rpcPort, httpPort := freePort(t), freePort(t)
-	conf := filepath.Join(dir, "e2e.toml")
-	writeFile(t, conf, fmt.Sprintf(`[etcd]
-namespace = "e2e"
-addr = %q
-local-fallback = true
-[agent]
-backend = "docker"
-id = "i-e2e"
-rpc-listen-addr = { host = "127.0.0.1", port = %d }
-internal-addr = { host = "127.0.0.1", port = %d }
-pid-file = %q
-var-base-path = %q
-ipc-base-path = %q
-skip-manager-detection = true
-[agent.utilization-metric.node]
-interval = "1s"
-[agent.utilization-metric.container]
-interval = "1s"
-[container]
-kernel-uid = 1000
-kernel-gid = 1000
-scratch-root = %q
-port-range = [30500, 30600]
-bind-host = "127.0.0.1"
-[resource]
-reserved-cpu = 0
-[logging]
-drivers = ["console"]
-[debug]
-heartbeat-interval = "2s"
-`, etcdAddr, rpcPort, httpPort, filepath.Join(dir, "agent.pid"), filepath.Join(dir, "var"),
-		filepath.Join(dir, "run", "ipc"), filepath.Join(dir, "scratches")))
+	conf := writeServerConfig(t, dir, etcdAddr, rpcPort, httpPort, [2]int{30500, 30600})
 	addr := fmt.Sprintf("tcp://127.0.0.1:%d", rpcPort)
 
 	ns := newNotifySocket(t)
@@ -267,6 +236,48 @@ heartbeat-interval = "2s"
 		t.Errorf("kernel still listed after destroy:\n%s", list)
 	}
 	srv.stop(t)
+}
+
+// writeServerConfig writes dir/server.toml for `server` under dir: RPC
+// and internal HTTP on loopback ports, the local etcd fallback at
+// etcdAddr, no manager detection, stats every second, a 2 s heartbeat,
+// kernels of uid-match images as uid/gid 1000, host ports from
+// portRange. It returns the file's path.
+func writeServerConfig(t testing.TB, dir, etcdAddr string, rpcPort, httpPort int, portRange [2]int) string {
+	t.Helper()
+	conf := filepath.Join(dir, "server.toml")
+	writeFile(t, conf, fmt.Sprintf(`[etcd]
+namespace = "e2e"
+addr = %q
+local-fallback = true
+[agent]
+backend = "docker"
+id = "i-e2e"
+rpc-listen-addr = { host = "127.0.0.1", port = %d }
+internal-addr = { host = "127.0.0.1", port = %d }
+pid-file = %q
+var-base-path = %q
+ipc-base-path = %q
+skip-manager-detection = true
+[agent.utilization-metric.node]
+interval = "1s"
+[agent.utilization-metric.container]
+interval = "1s"
+[container]
+kernel-uid = 1000
+kernel-gid = 1000
+scratch-root = %q
+port-range = [%d, %d]
+bind-host = "127.0.0.1"
+[resource]
+reserved-cpu = 0
+[logging]
+drivers = ["console"]
+[debug]
+heartbeat-interval = "2s"
+`, etcdAddr, rpcPort, httpPort, filepath.Join(dir, "agent.pid"), filepath.Join(dir, "var"),
+		filepath.Join(dir, "run", "ipc"), filepath.Join(dir, "scratches"), portRange[0], portRange[1]))
+	return conf
 }
 
 // agentServer is `backendai-agent server` as a child process.

@@ -170,14 +170,7 @@ func serviceOptions(cfg *configs.Config, id, host string, curve *callosum.CurveO
 			"watcher": map[string]any{},
 		},
 	}
-	// kernel-uid/gid -1 is the agent's own, as upstream resolves it.
-	o.KernelUID, o.KernelGID = cfg.Container.KernelUID, cfg.Container.KernelGID
-	if o.KernelUID < 0 {
-		o.KernelUID = os.Getuid()
-	}
-	if o.KernelGID < 0 {
-		o.KernelGID = os.Getgid()
-	}
+	o.KernelUID, o.KernelGID = kernelIDs(cfg)
 	if um := cfg.Agent.UtilizationMetric; um.Node.Enable {
 		o.NodeStatsInterval = time.Duration(um.Node.Interval)
 	}
@@ -185,6 +178,19 @@ func serviceOptions(cfg *configs.Config, id, host string, curve *callosum.CurveO
 		o.PublicKey = []byte(curve.PublicKey)
 	}
 	return o
+}
+
+// kernelIDs are container.kernel-uid and kernel-gid, -1 meaning the
+// agent's own, as upstream resolves them.
+func kernelIDs(cfg *configs.Config) (uid, gid int) {
+	uid, gid = cfg.Container.KernelUID, cfg.Container.KernelGID
+	if uid < 0 {
+		uid = os.Getuid()
+	}
+	if gid < 0 {
+		gid = os.Getgid()
+	}
+	return uid, gid
 }
 
 func nilIfEmpty(s string) any {

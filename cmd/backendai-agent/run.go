@@ -129,8 +129,8 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		go func() { _ = zmq.Load() }()
 		req.Runner = &runtime.Runner{RuntimeType: "app"}
 		// LOCAL_USER_ID as the agent's uid-match would give it.
-		req.Env = append(req.Env, fmt.Sprintf("LOCAL_USER_ID=%d", kernelID(lc.cfg.Container.KernelUID, os.Getuid())),
-			fmt.Sprintf("LOCAL_GROUP_ID=%d", kernelID(lc.cfg.Container.KernelGID, os.Getgid())))
+		uid, gid := kernelIDs(lc.cfg)
+		req.Env = append(req.Env, fmt.Sprintf("LOCAL_USER_ID=%d", uid), fmt.Sprintf("LOCAL_GROUP_ID=%d", gid))
 	}
 	st, err := m.Create(ctx, req)
 	if err != nil {
@@ -217,14 +217,6 @@ func streamUntilExit(ctx context.Context, m *runtime.Manager, id string, w io.Wr
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// kernelID is kernel-uid or kernel-gid, -1 meaning the agent's own.
-func kernelID(configured, own int) int {
-	if configured < 0 {
-		return own
-	}
-	return configured
 }
 
 func publishes(ports []int) []runtime.Publish {

@@ -183,9 +183,9 @@ func (s *Service) creationInfo(st runtime.State) map[string]any {
 	hostPort := map[int]int{}
 	for _, b := range st.Net.Bindings {
 		switch b.ContainerPort {
-		case 2000:
+		case runtime.ReplInPort:
 			replIn = b.HostPort
-		case 2001:
+		case runtime.ReplOutPort:
 			replOut = b.HostPort
 		default:
 			hostPort[b.ContainerPort] = b.HostPort
@@ -198,7 +198,7 @@ func (s *Service) creationInfo(st runtime.State) map[string]any {
 	hostNet := st.Net.Mode == runtime.NetHost
 	servicePorts := []any{}
 	named := map[int]bool{}
-	for _, sp := range append(parseServicePorts(st.Labels[labelServicePorts]), hostIntrinsics(st)...) {
+	for _, sp := range kernelServices(st) {
 		cports, hports := make([]any, 0, len(sp.ports)), make([]any, 0, len(sp.ports))
 		for _, p := range sp.ports {
 			named[p] = true
@@ -216,7 +216,7 @@ func (s *Service) creationInfo(st runtime.State) map[string]any {
 		})
 	}
 	for _, b := range st.Net.Bindings {
-		if b.ContainerPort == 2000 || b.ContainerPort == 2001 || named[b.ContainerPort] {
+		if b.ContainerPort == runtime.ReplInPort || b.ContainerPort == runtime.ReplOutPort || named[b.ContainerPort] {
 			continue
 		}
 		servicePorts = append(servicePorts, map[string]any{
@@ -556,6 +556,13 @@ func (s *Service) countContainers(ctx context.Context) {
 	if err := s.o.Publisher.WriteContainerCount(context.WithoutCancel(ctx), n); err != nil {
 		s.log.Debug("container count not written", "err", err)
 	}
+}
+
+// kernelServices are a kernel's named services: those of the image's
+// label (kept on the kernel) and, on the host's network, the runner's
+// intrinsic ones.
+func kernelServices(st runtime.State) []servicePort {
+	return append(parseServicePorts(st.Labels[labelServicePorts]), hostIntrinsics(st)...)
 }
 
 // hostIntrinsics are a host-network runner kernel's sshd and ttyd, on the

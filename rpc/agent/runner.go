@@ -277,7 +277,7 @@ func (s *Service) startService(ctx context.Context, c codec.Call) (any, error) {
 	// The runner learns the service's ports from the kernel's service
 	// ports, as upstream's agent sends them; a name that is not one of
 	// them fails as upstream's does, with a result, not an error.
-	for _, sp := range append(parseServicePorts(st.Labels[labelServicePorts]), hostIntrinsics(st)...) {
+	for _, sp := range kernelServices(st) {
 		if sp.name != name {
 			continue
 		}

@@ -258,27 +258,30 @@ func (c *Client) run(limit int) {
 			c.log.Warn("poll rpc client socket", "err", err)
 			return
 		}
-		sendQueued := func() {
-			out := c.mbox.take(spare)
-			for _, frames := range out {
-				if _, err := c.sock.SendMessage(frames); err != nil {
-					c.log.Debug("rpc request not sent", "err", err)
-				}
-			}
-			spare = out
-		}
 		if len(polled) == 0 && c.mbox.pending() {
-			sendQueued()
+			spare = c.sendQueued(spare)
 		}
 		for _, p := range polled {
 			switch p.Socket {
 			case c.sock:
 				c.receive(limit)
 			case c.mbox.pull:
-				sendQueued()
+				spare = c.sendQueued(spare)
 			}
 		}
 	}
+}
+
+// sendQueued sends the requests posted to the mailbox and returns the
+// emptied queue for the next take.
+func (c *Client) sendQueued(spare [][][]byte) [][][]byte {
+	out := c.mbox.take(spare)
+	for _, frames := range out {
+		if _, err := c.sock.SendMessage(frames); err != nil {
+			c.log.Debug("rpc request not sent", "err", err)
+		}
+	}
+	return out
 }
 
 // receive routes the replies waiting on the socket.
