@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -521,5 +522,47 @@ func TestHWInfoAndGPUAllocMap(t *testing.T) {
 	m, err := f.call(t, "scan_gpu_alloc_map", nil, nil)
 	if err != nil || m.(map[string]any)["0"] != "1" {
 		t.Errorf("scan_gpu_alloc_map %v %v", m, err)
+	}
+}
+
+// TestUploadOwnedByWorkUser: what an upload makes (file and missing
+// directories) belongs to the work dir's owner, the kernel's work user; a
+// directory that was there (a vfolder's mount point) keeps its owner.
+func TestUploadOwnedByWorkUser(t *testing.T) {
+	f := newFixture(t, true)
+	if _, err := f.create(t, kernelA, nil); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(f.scratch, kernelA, "work")
+	if err := os.MkdirAll(filepath.Join(work, "vf"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// As root the work dir is given to another user; otherwise it is ours
+	// already and the check is on our own ids.
+	uid, gid := os.Getuid(), os.Getgid()
+	if uid == 0 {
+		uid, gid = 1234, 1235
+		if err := os.Chown(work, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.call(t, "upload_file", []any{kernelA, "vf/new/dir/a.txt", []byte("x")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	owner := func(rel string) (int, int) {
+		st, err := os.Lstat(filepath.Join(work, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		return int(sys.Uid), int(sys.Gid)
+	}
+	for _, rel := range []string{"vf/new", "vf/new/dir", "vf/new/dir/a.txt"} {
+		if u, g := owner(rel); u != uid || g != gid {
+			t.Errorf("%s owned by %d:%d, want %d:%d", rel, u, g, uid, gid)
+		}
+	}
+	if u, _ := owner("vf"); u != os.Getuid() {
+		t.Errorf("the existing vf changed owner to %d", u)
 	}
 }
