@@ -98,7 +98,10 @@ func (u undo) run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (m *Manager) step(name string) error {
+// step marks the start of a create's step: for fault injection in tests and
+// for the per-step durations logged with "kernel started".
+func (m *Manager) step(clock *stepClock, name string) error {
+	clock.mark(name)
 	if m.o.failAt != nil {
 		if err := m.o.failAt(name); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -149,11 +152,12 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 		}
 	}()
 	log := m.log.With("kernel_id", req.ID)
+	clock := newStepClock("prepare")
 	if err := m.prepareRunner(&req); err != nil {
 		return State{}, err
 	}
 
-	if err := m.step("image"); err != nil {
+	if err := m.step(clock, "image"); err != nil {
 		return State{}, err
 	}
 	img, err := m.o.Images.Get(ctx, req.Image)
@@ -161,7 +165,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 		return State{}, err
 	}
 
-	if err := m.step("allocate"); err != nil {
+	if err := m.step(clock, "allocate"); err != nil {
 		return State{}, err
 	}
 	allocation, err := m.o.Alloc.Allocate(req.ID, req.Slots)
@@ -176,7 +180,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 		}
 	}
 
-	if err := m.step("scratch"); err != nil {
+	if err := m.step(clock, "scratch"); err != nil {
 		return State{}, err
 	}
 	so := m.o.Scratch
@@ -192,7 +196,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 	}
 	rollback.push(func(ctx context.Context) error { return scr.Remove(ctx) })
 
-	if err := m.step("config"); err != nil {
+	if err := m.step(clock, "config"); err != nil {
 		return State{}, err
 	}
 	env := mergeEnv(img.Config.Env, req.Env)
@@ -212,7 +216,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 			return State{}, fmt.Errorf("config file %s: %w", name, err)
 		}
 	}
-	if err := m.step("network"); err != nil {
+	if err := m.step(clock, "network"); err != nil {
 		return State{}, err
 	}
 	netState, netnsPath, err := m.setupNetwork(ctx, req, scr.ConfigDir, &rollback)
@@ -236,7 +240,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 	}
 	rollback.push(func(context.Context) error { return os.RemoveAll(kdata) })
 
-	if err := m.step("rootfs"); err != nil {
+	if err := m.step(clock, "rootfs"); err != nil {
 		return State{}, err
 	}
 	rootfs, err := m.o.Images.MountImage(ctx, req.ID, img, scr.Dir)
@@ -247,7 +251,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 
 	var gpuEdits *gpu.Edits
 	if m.o.GPUs != nil {
-		if err := m.step("gpu"); err != nil {
+		if err := m.step(clock, "gpu"); err != nil {
 			return State{}, err
 		}
 		e, err := m.o.GPUs.Edits(allocation.Devices, driverCapabilities(env))
@@ -263,7 +267,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 		gpuEdits = &e
 	}
 
-	if err := m.step("spec"); err != nil {
+	if err := m.step(clock, "spec"); err != nil {
 		return State{}, err
 	}
 	in := spec.Input{
@@ -293,7 +297,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 		Env: s.Process.Env, Allocation: allocation, Scratch: so, Created: time.Now().UTC(), Labels: req.Labels,
 		Net: netState,
 	}
-	if err := m.step("state"); err != nil {
+	if err := m.step(clock, "state"); err != nil {
 		return State{}, err
 	}
 	// The state is on disk before the container exists, so a crash from
@@ -303,7 +307,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 	}
 	rollback.push(func(context.Context) error { return m.states.remove(req.ID) })
 
-	if err := m.step("container"); err != nil {
+	if err := m.step(clock, "container"); err != nil {
 		return State{}, err
 	}
 	c, err := libcontainer.Create(m.lcRoot, req.ID, cfg)
@@ -319,7 +323,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 	defer logf.Close() // the container keeps its own descriptor
 	rollback.push(func(context.Context) error { return removeIfExists(m.logPath(req.ID)) })
 
-	if err := m.step("start"); err != nil {
+	if err := m.step(clock, "start"); err != nil {
 		return State{}, err
 	}
 	sp, err := newStartPipe()
@@ -336,7 +340,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 		return State{}, fmt.Errorf("start container: %w", err)
 	}
 
-	if err := m.step("running"); err != nil {
+	if err := m.step(clock, "running"); err != nil {
 		return State{}, err
 	}
 	pid, err := sp.wait(ctx, filepath.Join(kdata, "status"))
@@ -358,7 +362,9 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (st State, err 
 		m.updatePeerHosts(netState.Network, req.ID, map[string]string{hostname: netState.IP})
 	}
 	go m.watch(k)
+	clock.mark("")
 	log.Info("kernel started", "image", img.ID, "pid", ls.InitProcessPid, "user_pid", pid, "cpus", allocation.CPUs)
+	log.Debug("kernel create steps", "steps", clock)
 	m.events.send(Event{KernelID: req.ID, Type: EventStarted})
 	return st, nil
 }

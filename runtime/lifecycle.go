@@ -184,6 +184,7 @@ func (m *Manager) Destroy(ctx context.Context, id string, grace time.Duration) (
 	if grace <= 0 {
 		grace = m.o.StopTimeout
 	}
+	clock := newStepClock("stop")
 	m.stop(ctx, k, grace)
 	k.mu.Lock()
 	st := *k.state
@@ -191,28 +192,36 @@ func (m *Manager) Destroy(ctx context.Context, id string, grace time.Duration) (
 	k.mu.Unlock()
 	var errs []error
 	if c != nil {
+		clock.mark("container")
 		errs = append(errs, destroyContainer(c))
 	}
+	clock.mark("rootfs")
 	errs = append(errs, m.o.Images.Unmount(ctx, id))
+	clock.mark("network")
 	errs = append(errs, m.teardownNetwork(ctx, id, st.Net))
+	clock.mark("scratch")
 	if scr, err := scratch.Open(st.Scratch, id); err == nil {
 		errs = append(errs, scr.Remove(ctx))
 	} else {
 		errs = append(errs, err)
 	}
+	clock.mark("files")
 	m.o.Alloc.Release(id)
 	errs = append(errs, os.RemoveAll(m.kdataDir(id)), removeIfExists(m.logPath(id)))
 	if err := errors.Join(errs...); err != nil {
 		// Keep the state file: a later destroy can finish the job.
 		return Exit{}, fmt.Errorf("destroy kernel %s: %w", id, err)
 	}
+	clock.mark("state")
 	if err := m.states.remove(id); err != nil {
 		return Exit{}, err
 	}
 	m.mu.Lock()
 	delete(m.kernels, id)
 	m.mu.Unlock()
+	clock.mark("")
 	m.log.Info("kernel destroyed", "kernel_id", id)
+	m.log.Debug("kernel destroy steps", "kernel_id", id, "steps", clock)
 	if st.Exit != nil {
 		return *st.Exit, nil
 	}
