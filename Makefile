@@ -28,7 +28,7 @@ deps: ## install the Debian packages for building and testing (idempotent)
 build: ## build bin/backendai-agent and its helpers: kernel-init, container-init, etcd, krunner
 	@.ci/deps.sh build
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/backendai-agent
-	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o bin/backendai-kernel-init ./cmd/backendai-kernel-init
+	$(CC) -O2 -static -s -Wall -o bin/backendai-kernel-init cmd/backendai-kernel-init/init.c
 	$(GO) build -ldflags '-s -w' -o bin/backendai-container-init ./cmd/backendai-container-init
 	$(GO) build -ldflags '-s -w' -o bin/backendai-etcd ./cmd/backendai-etcd
 	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o bin/backendai-krunner ./cmd/backendai-krunner

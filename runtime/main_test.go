@@ -20,6 +20,7 @@ import (
 	"github.com/baiagent/agent/runtime/reexec"
 	"github.com/baiagent/agent/runtime/scratch"
 	"github.com/baiagent/agent/test/fixtures"
+	"github.com/baiagent/agent/test/testenv"
 )
 
 // The libcontainer re-exec dispatch for this test binary: containers
@@ -61,11 +62,7 @@ func kernelInit(t testing.TB) string {
 			return
 		}
 		initPath = filepath.Join(initDir, "backendai-kernel-init")
-		cmd := exec.Command("go", "build", "-ldflags", "-s -w", "-o", initPath, "github.com/baiagent/agent/cmd/backendai-kernel-init")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			initErr = fmt.Errorf("build kernel init: %v\n%s", err, out)
-		}
+		initErr = testenv.BuildKernelInit(initPath)
 	})
 	if initErr != nil {
 		t.Fatal(initErr)

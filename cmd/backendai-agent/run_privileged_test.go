@@ -32,13 +32,11 @@ func runEnv(t testing.TB) (conf string, env []string) {
 	var cinit string
 	if initBin == "" {
 		initBin = filepath.Join(dir, "backendai-kernel-init")
-		build := exec.Command("go", "build", "-ldflags", "-s -w", "-o", initBin, "github.com/baiagent/agent/cmd/backendai-kernel-init")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("build kernel init: %v\n%s", err, out)
+		if err := testenv.BuildKernelInit(initBin); err != nil {
+			t.Fatal(err)
 		}
 		cinit = filepath.Join(dir, "backendai-container-init")
-		build = exec.Command("go", "build", "-tags", "seccomp", "-ldflags", "-s -w", "-o", cinit, "github.com/baiagent/agent/cmd/backendai-container-init")
+		build := exec.Command("go", "build", "-tags", "seccomp", "-ldflags", "-s -w", "-o", cinit, "github.com/baiagent/agent/cmd/backendai-container-init")
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("build container init: %v\n%s", err, out)
 		}

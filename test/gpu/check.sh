@@ -22,7 +22,7 @@ build() {
 	local flags=(-tags seccomp -trimpath -ldflags '-s -w')
 	# The agent's test binary is the agent too (its tests run it as
 	# backendai-agent), so no separate agent binary travels.
-	CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$OUT_DIR/backendai-kernel-init" ./cmd/backendai-kernel-init
+	${CC:-cc} -O2 -static -s -Wall -o "$OUT_DIR/backendai-kernel-init" cmd/backendai-kernel-init/init.c
 	go build "${flags[@]}" -o "$OUT_DIR/backendai-container-init" ./cmd/backendai-container-init
 	# Every package with TestGPU* tests, as a test binary.
 	for pkg in $(grep -l '^func TestGPU' -r --include='*_test.go' . | xargs -n1 dirname | sort -u); do

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -70,7 +69,7 @@ func TestVMLane(t *testing.T) {
 	img := Initramfs{Init: vminit, Modules: overlay}
 	buildStart := time.Now()
 	kinit := filepath.Join(dir, "backendai-kernel-init")
-	if err := buildKernelInit(ctx, root, kinit); err != nil {
+	if err := buildKernelInit(kinit); err != nil {
 		t.Fatal(err)
 	}
 	img.Files = append(img.Files,
@@ -131,15 +130,7 @@ func TestVMLane(t *testing.T) {
 const guestKernelInit = "/opt/bai/backendai-kernel-init"
 
 // buildKernelInit builds the static kernel init for the guest.
-func buildKernelInit(ctx context.Context, root, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", "-s -w", "-o", out, "./cmd/backendai-kernel-init")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build kernel init: %w\n%s", err, b)
-	}
-	return nil
-}
+func buildKernelInit(out string) error { return testenv.BuildKernelInit(out) }
 
 // TestVMLanePropagatesFailure proves that a failing guest command is
 // reported as a failure: the run list is a command that exits 3, then one

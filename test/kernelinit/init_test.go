@@ -1,4 +1,4 @@
-package main
+package kernelinit
 
 import (
 	"bytes"
@@ -17,12 +17,62 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/baiagent/agent/test/testenv"
 )
 
-// binPath is the static bai-init that TestMain builds.
+// binPath is the static bai-init (init.c) that TestMain builds; these
+// tests drive it from outside.
 var binPath string
+
+// Names of the status files in the status directory.
+const (
+	startedFile = "started.json"
+	exitFile    = "exit.json"
+)
+
+// started is the content of started.json.
+type started struct {
+	PID       int       `json:"pid"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// exitStatus is the content of exit.json.
+type exitStatus struct {
+	ExitCode   int       `json:"exit_code"`
+	Signal     string    `json:"signal"`
+	CoreDumped bool      `json:"core_dumped"`
+	FinishedAt time.Time `json:"finished_at"`
+	Error      string    `json:"error"`
+}
+
+// childrenOf lists the processes whose parent is ppid, from /proc.
+func childrenOf(ppid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	want := []byte(strconv.Itoa(ppid))
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 {
+			if f := bytes.Fields(b[i+1:]); len(f) > 2 && bytes.Equal(f[1], want) {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "bai-init-test")
@@ -31,10 +81,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "bai-init")
-	build := exec.Command("go", "build", "-ldflags", "-s -w", "-o", binPath, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build bai-init: %v\n%s", err, out)
+	if err := testenv.BuildKernelInit(binPath); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		_ = os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -457,17 +505,6 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-func TestChildrenOf(t *testing.T) {
-	cmd := exec.CommandContext(t.Context(), "sleep", "60")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	if got := childrenOf(os.Getpid()); !slices.Contains(got, cmd.Process.Pid) {
-		t.Errorf("childrenOf(self) = %v, want it to hold %d", got, cmd.Process.Pid)
-	}
-}
-
 // TestPrivilegedInitAsPID1 runs bai-init as PID 1 of a new pid namespace,
 // where orphans are reparented to it and kill(-1) ends the rest.
 func TestPrivilegedInitAsPID1(t *testing.T) {
@@ -488,7 +525,7 @@ exit 5`
 	if got := nsPIDs(t, initPID); !slices.Equal(got, []int{initPID, 1}) {
 		t.Fatalf("bai-init's pids (host, namespace) = %v, want [%d 1]", got, initPID)
 	}
-	nsPID := readPID(t, pidFile) // not 2: bai-init's threads take pids too
+	nsPID := readPID(t, pidFile)
 	waitFor(t, 10*time.Second, "the short orphan", func() bool { _, err := os.Stat(reaped); return err == nil })
 	// Left as children of PID 1: the command and the long orphan, no zombie.
 	var kids []string
@@ -571,6 +608,47 @@ func TestNotifyFD(t *testing.T) {
 			}
 			if tc.want != "" && out.String() != "closed\n" {
 				t.Errorf("the command inherited the notify descriptor: %q", out.String())
+			}
+		})
+	}
+}
+
+// TestStatusJSONIsValid: a command name with quotes, markup, a control
+// character and bytes that are not UTF-8 ends up in exit.json's error as
+// valid JSON in valid UTF-8.
+func TestStatusJSONIsValid(t *testing.T) {
+	dir := t.TempDir()
+	name := "no \"such\" <cmd>\t\xff\xfe é"
+	code, _, out := startInit(t, dir, nil, nil, name).wait(t)
+	if code != 127 {
+		t.Errorf("bai-init exited %d, want 127\n%s", code, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, exitFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(b) || !utf8.Valid(b) || !bytes.HasSuffix(b, []byte("}\n")) {
+		t.Fatalf("exit.json is not one valid JSON object in UTF-8 and a newline: %q", b)
+	}
+	st := readExit(t, dir)
+	if !strings.Contains(st.Error, `no "such" <cmd>`+"\t\ufffd\ufffd é") {
+		t.Errorf("error = %q", st.Error)
+	}
+}
+
+// TestFlagForms: the flag syntaxes Go's flag package takes, which the
+// agent and the tests use.
+func TestFlagForms(t *testing.T) {
+	for _, flags := range [][]string{
+		{"--grace=1.5s", "--signal-group=true"},
+		{"-grace", "1m30s", "-signal-group"},
+		{"--grace", "0", "--notify-fd=-1", "--ldconfig=false"},
+		{"--grace", "250ms500us"},
+	} {
+		t.Run(strings.Join(flags, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			if code, _, out := runShell(t, dir, flags, "exit 4"); code != 4 {
+				t.Errorf("bai-init exited %d, want 4\n%s", code, out)
 			}
 		})
 	}
