@@ -25,9 +25,10 @@ help: ## list the targets
 deps: ## install the Debian packages for building and testing (idempotent)
 	@.ci/deps.sh test
 
-build: ## build bin/backendai-agent and its helpers: kernel-init, container-init, etcd, krunner
+build: ## build bin/backendai-agent and its helpers: agent-run, kernel-init, container-init, etcd, krunner
 	@.ci/deps.sh build
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/backendai-agent
+	$(GO) build -tags $(TAGS),slimrun -ldflags '$(LDFLAGS)' -o bin/backendai-agent-run ./cmd/backendai-agent
 	$(CC) -O2 -static -s -Wall -o bin/backendai-kernel-init cmd/backendai-kernel-init/init.c
 	$(GO) build -ldflags '-s -w' -o bin/backendai-container-init ./cmd/backendai-container-init
 	$(GO) build -ldflags '-s -w' -o bin/backendai-etcd ./cmd/backendai-etcd

@@ -1,3 +1,5 @@
+//go:build !slimrun
+
 package main
 
 import (

@@ -24,3 +24,20 @@ func newFlagSet(name string, stderr io.Writer) *commonFlags {
 }
 
 func (c *commonFlags) parse(args []string) error { return c.Parse(args) }
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments, and returns the positional ones.
+func parseInterspersed(fs *commonFlags, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}

@@ -1,3 +1,5 @@
+//go:build !slimrun
+
 package main
 
 import (
@@ -6,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -27,26 +28,6 @@ commands:
   rm REF                       remove a tag or an image, and its unused layers
   gc                           remove layers and blobs no image uses
 `
-
-// parseInterspersed parses flags that may come before or after the
-// positional arguments, and returns the positional ones.
-func parseInterspersed(fs *commonFlags, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// imageStoreRoot is where the image store lives for a config.
-func imageStoreRoot(varBase string) string { return filepath.Join(varBase, "images") }
 
 func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {

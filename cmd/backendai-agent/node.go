@@ -1,3 +1,5 @@
+//go:build !slimrun
+
 package main
 
 import (
@@ -178,19 +180,6 @@ func serviceOptions(cfg *configs.Config, id, host string, curve *callosum.CurveO
 		o.PublicKey = []byte(curve.PublicKey)
 	}
 	return o
-}
-
-// kernelIDs are container.kernel-uid and kernel-gid, -1 meaning the
-// agent's own, as upstream resolves them.
-func kernelIDs(cfg *configs.Config) (uid, gid int) {
-	uid, gid = cfg.Container.KernelUID, cfg.Container.KernelGID
-	if uid < 0 {
-		uid = os.Getuid()
-	}
-	if gid < 0 {
-		gid = os.Getgid()
-	}
-	return uid, gid
 }
 
 func nilIfEmpty(s string) any {

@@ -90,6 +90,7 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFailure
 	}
 	defer closer.Close()
+	log.Debug("run", "variant", buildVariant)
 	lock, err := lockState(runtimeStateDir(lc.cfg))
 	if err != nil {
 		fmt.Fprintf(stderr, "backendai-agent run: %v\n", err)

@@ -105,6 +105,49 @@ func TestPrivilegedRunCommand(t *testing.T) {
 	}
 }
 
+// TestPrivilegedRunHelper builds the agent as it is installed
+// (backendai-agent and backendai-agent-run side by side): its `run` goes
+// through backendai-agent-run, gives the command's output and exit code,
+// and stays in the full binary with BACKENDAI_RUN_HELPER=off or without
+// the helper.
+func TestPrivilegedRunHelper(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	conf, env := runEnv(t)
+	dir := t.TempDir()
+	agent := filepath.Join(dir, "backendai-agent")
+	for _, b := range []struct{ tags, out string }{{"seccomp", agent}, {"seccomp,slimrun", agent + "-run"}} {
+		build := exec.Command("go", "build", "-tags", b.tags, "-o", b.out, "github.com/baiagent/agent/cmd/backendai-agent")
+		build.Env = append(os.Environ(), "GOFLAGS=")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", b.out, err, out)
+		}
+	}
+	runOnce := func(extraEnv ...string) string {
+		t.Helper()
+		cmd := exec.Command(agent, "run", "-f", conf, "--log-level", "DEBUG", "bai/busybox:1.0", "--", "sh", "-c", "echo hi; exit 3")
+		cmd.Env = append(append(os.Environ(), env...), extraEnv...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() != 3 || stdout.String() != "hi\n" {
+			t.Fatalf("run: %v, stdout %q, want hi and exit 3\nstderr: %s", err, stdout.String(), stderr.String())
+		}
+		return stderr.String()
+	}
+	if log := runOnce(); !strings.Contains(log, "variant=slimrun") {
+		t.Errorf("run did not go through backendai-agent-run:\n%s", log)
+	}
+	if log := runOnce("BACKENDAI_RUN_HELPER=off"); !strings.Contains(log, "variant=full") {
+		t.Errorf("BACKENDAI_RUN_HELPER=off: run did not stay in backendai-agent:\n%s", log)
+	}
+	if err := os.Remove(agent + "-run"); err != nil {
+		t.Fatal(err)
+	}
+	if log := runOnce(); !strings.Contains(log, "variant=full") {
+		t.Errorf("without the helper: run did not stay in backendai-agent:\n%s", log)
+	}
+}
+
 // TestPrivilegedRunRefusesWhileStateHeld: `run` refuses to share the
 // runtime state with another agent process.
 func TestPrivilegedRunRefusesWhileStateHeld(t *testing.T) {

@@ -181,3 +181,19 @@ func sealedContainerInit(log *slog.Logger) *os.File {
 	}
 	return sealed
 }
+
+// imageStoreRoot is where the image store lives for a config.
+func imageStoreRoot(varBase string) string { return filepath.Join(varBase, "images") }
+
+// kernelIDs are container.kernel-uid and kernel-gid, -1 meaning the
+// agent's own, as upstream resolves them.
+func kernelIDs(cfg *configs.Config) (uid, gid int) {
+	uid, gid = cfg.Container.KernelUID, cfg.Container.KernelGID
+	if uid < 0 {
+		uid = os.Getuid()
+	}
+	if gid < 0 {
+		gid = os.Getgid()
+	}
+	return uid, gid
+}

@@ -1,3 +1,5 @@
+//go:build !slimrun
+
 package main
 
 import (
@@ -16,6 +18,7 @@ import (
 	"github.com/baiagent/agent/rpc/callosum"
 	"github.com/baiagent/agent/rpc/events"
 	"github.com/baiagent/agent/rpc/registry"
+	"github.com/baiagent/agent/stats/promstats"
 )
 
 // stopDeadline bounds a graceful stop. The install guide's unit gives the
@@ -194,7 +197,7 @@ func (s *server) run(ctx context.Context) (err error) {
 		log.Warn("not registered in etcd yet", "err", err)
 	}
 
-	metrics.MustRegister(col.Prometheus())
+	metrics.MustRegister(promstats.New(col))
 
 	g, gctx := errgroup.WithContext(ctx)
 	serving = true

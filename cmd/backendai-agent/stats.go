@@ -9,10 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/baiagent/agent/configs"
-	"github.com/baiagent/agent/internal/daemon"
 	"github.com/baiagent/agent/runtime"
 	"github.com/baiagent/agent/runtime/scratch"
 	"github.com/baiagent/agent/stats"
@@ -65,14 +62,6 @@ func newCollector(cfg *configs.Config, m *runtime.Manager, gpus *gpuSupport, log
 		o.KernelInterval = time.Duration(um.Container.Interval)
 	}
 	return stats.NewCollector(o)
-}
-
-// metricsRegistry is what the server's /metrics serves: the agent's own
-// metrics and the collector's node and kernel series.
-func metricsRegistry(col *stats.Collector) *prometheus.Registry {
-	reg := daemon.NewRegistry(version)
-	reg.MustRegister(col.Prometheus())
-	return reg
 }
 
 // kernelStatsRun samples one kernel for `run --stats` until stop.

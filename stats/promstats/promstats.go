@@ -1,4 +1,7 @@
-package stats
+// Package promstats is the stats collector as a Prometheus collector, for
+// the server's /metrics (kept out of package stats, so that `run` does not
+// link Prometheus).
+package promstats
 
 import (
 	"maps"
@@ -7,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/baiagent/agent/stats"
 )
 
 // Prometheus is the collector's live view for /metrics: a
@@ -20,10 +25,10 @@ import (
 //
 // It is an unchecked collector: the set of series changes with the
 // kernels, so Describe announces nothing.
-type Prometheus struct{ c *Collector }
+type Prometheus struct{ c *stats.Collector }
 
-// Prometheus returns the collector's Prometheus view.
-func (c *Collector) Prometheus() *Prometheus { return &Prometheus{c: c} }
+// New returns c's Prometheus view.
+func New(c *stats.Collector) *Prometheus { return &Prometheus{c: c} }
 
 // Describe announces nothing (unchecked collector).
 func (p *Prometheus) Describe(chan<- *prometheus.Desc) {}
@@ -54,7 +59,7 @@ func (p *Prometheus) Collect(ch chan<- prometheus.Metric) {
 
 // sendValue sends a metric's current value, and its capacity when it has
 // one, as gauges.
-func sendValue(ch chan<- prometheus.Metric, name string, v MetricValue, labels []string, values ...string) {
+func sendValue(ch chan<- prometheus.Metric, name string, v stats.MetricValue, labels []string, values ...string) {
 	unit, _ := v["unit_hint"].(string)
 	help := "Backend.AI metric " + strings.TrimPrefix(name, "backendai_") + " (" + unit + ")"
 	if f, ok := decimalOf(v["current"]); ok {
