@@ -37,17 +37,21 @@ import (
 // networking issue asks; "runner" is the same with the kernel runner, as
 // `run --net bridge` does by default (runner start, readiness, the
 // command as a batch step): the create cycle of the runner issue.
-// It also reports the median of libcontainer's Run inside ours (the
+// Ours is the agent as installed (backendai-agent with backendai-agent-run
+// beside it, built by the benchmark); "ms-ours-without-helper" is the same
+// run kept in the full binary. It also reports the median of
+// libcontainer's Run inside ours (the
 // create's "start" step) and its ratio to runc's whole cycle: a floor that
 // no work outside libcontainer can go under.
 func BenchmarkPrivilegedRunVsRunc(b *testing.B) {
 	testenv.RequirePrivileged(b)
-	b.Run("none", func(b *testing.B) { benchRunVsRunc(b, false, false) })
-	b.Run("bridge", func(b *testing.B) { benchRunVsRunc(b, true, false) })
-	b.Run("runner", func(b *testing.B) { benchRunVsRunc(b, true, true) })
+	agent := installedAgent(b)
+	b.Run("none", func(b *testing.B) { benchRunVsRunc(b, agent, false, false) })
+	b.Run("bridge", func(b *testing.B) { benchRunVsRunc(b, agent, true, false) })
+	b.Run("runner", func(b *testing.B) { benchRunVsRunc(b, agent, true, true) })
 }
 
-func benchRunVsRunc(b *testing.B, bridge, withRunner bool) {
+func benchRunVsRunc(b *testing.B, agent string, bridge, withRunner bool) {
 	runc, err := exec.LookPath("runc")
 	if err != nil {
 		b.Fatalf("Debian's runc is the baseline (make deps installs it): %v", err)
@@ -100,7 +104,7 @@ func benchRunVsRunc(b *testing.B, bridge, withRunner bool) {
 		}
 	})
 
-	oursOnce := func() time.Duration {
+	oursOnce := func(extraEnv ...string) time.Duration {
 		net := "none"
 		if bridge {
 			net = "bridge"
@@ -109,8 +113,8 @@ func benchRunVsRunc(b *testing.B, bridge, withRunner bool) {
 		if !withRunner {
 			args = append(args, "--no-runner")
 		}
-		cmd := agentCmd(b, append(args, "bai/busybox:1.0", "--", "sh", "-c", "echo hi")...)
-		cmd.Env = append(cmd.Env, env...)
+		cmd := exec.Command(agent, append(args, "bai/busybox:1.0", "--", "sh", "-c", "echo hi")...)
+		cmd.Env = append(append(os.Environ(), env...), extraEnv...)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		d := time.Since(start)
@@ -138,26 +142,30 @@ func benchRunVsRunc(b *testing.B, bridge, withRunner bool) {
 		}
 		return time.Since(start)
 	}
-	oursOnce() // warm the page cache for both
+	oursOnce() // warm the page cache for all
+	oursOnce(noHelper)
 	runcOnce(-1)
-	var ours, theirs []time.Duration
+	var ours, full, theirs []time.Duration
 	i := 0
 	for b.Loop() {
 		ours = append(ours, oursOnce())
 		theirs = append(theirs, runcOnce(i))
+		full = append(full, oursOnce(noHelper))
 		i++
 	}
 	o, r := medianOf(ours), medianOf(theirs)
 	b.ReportMetric(o.Seconds()*1000, "ms-ours")
 	b.ReportMetric(r.Seconds()*1000, "ms-runc")
 	b.ReportMetric(o.Seconds()/r.Seconds(), "ours/runc")
+	// The same run in the full binary (without backendai-agent-run).
+	b.ReportMetric(medianOf(full).Seconds()*1000, "ms-ours-without-helper")
 	// The floor under ours: libcontainer's Run alone (from the init's
 	// start to the exec of the kernel's PID 1), as the create's step clock
 	// logs it, in runs of their own (logging at debug level) after the
 	// timed ones.
 	var lc []time.Duration
 	for range 10 {
-		lc = append(lc, libcontainerRun(b, conf, env, bridge, withRunner))
+		lc = append(lc, libcontainerRun(b, agent, conf, env, bridge, withRunner))
 	}
 	l := medianOf(lc)
 	b.ReportMetric(l.Seconds()*1000, "ms-libcontainer-run")
@@ -169,7 +177,7 @@ var startStep = regexp.MustCompile(`kernel create steps .* start=(\S+) `)
 
 // libcontainerRun runs `run` once at debug level and returns the duration
 // of the create's "start" step: libcontainer's Container.Run.
-func libcontainerRun(b *testing.B, conf string, env []string, bridge, withRunner bool) time.Duration {
+func libcontainerRun(b *testing.B, agent, conf string, env []string, bridge, withRunner bool) time.Duration {
 	net := "none"
 	if bridge {
 		net = "bridge"
@@ -178,8 +186,8 @@ func libcontainerRun(b *testing.B, conf string, env []string, bridge, withRunner
 	if !withRunner {
 		args = append(args, "--no-runner")
 	}
-	cmd := agentCmd(b, append(args, "bai/busybox:1.0", "--", "sh", "-c", "echo hi")...)
-	cmd.Env = append(cmd.Env, env...)
+	cmd := exec.Command(agent, append(args, "bai/busybox:1.0", "--", "sh", "-c", "echo hi")...)
+	cmd.Env = append(os.Environ(), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if out, err := cmd.Output(); err != nil || string(out) != "hi\n" {
@@ -194,6 +202,25 @@ func libcontainerRun(b *testing.B, conf string, env []string, bridge, withRunner
 		b.Fatalf("start step %q: %v", m[1], err)
 	}
 	return d
+}
+
+// noHelper keeps `run` in the full backendai-agent binary.
+const noHelper = "BACKENDAI_RUN_HELPER=off"
+
+// installedAgent builds the agent as `make build` does, backendai-agent
+// and backendai-agent-run side by side, and returns the path of
+// backendai-agent.
+func installedAgent(b *testing.B) string {
+	b.Helper()
+	agent := filepath.Join(b.TempDir(), "backendai-agent")
+	for _, v := range []struct{ tags, out string }{{"seccomp", agent}, {"seccomp,slimrun", agent + "-run"}} {
+		build := exec.Command("go", "build", "-tags", v.tags, "-o", v.out, "github.com/baiagent/agent/cmd/backendai-agent")
+		build.Env = append(os.Environ(), "GOFLAGS=")
+		if out, err := build.CombinedOutput(); err != nil {
+			b.Fatalf("build %s: %v\n%s", v.out, err, out)
+		}
+	}
+	return agent
 }
 
 func medianOf(d []time.Duration) time.Duration {
