@@ -105,15 +105,7 @@ func benchRunVsRunc(b *testing.B, agent string, bridge, withRunner bool) {
 	})
 
 	oursOnce := func(extraEnv ...string) time.Duration {
-		net := "none"
-		if bridge {
-			net = "bridge"
-		}
-		args := []string{"run", "-f", conf, "--log-level", "ERROR", "--net", net}
-		if !withRunner {
-			args = append(args, "--no-runner")
-		}
-		cmd := exec.Command(agent, append(args, "bai/busybox:1.0", "--", "sh", "-c", "echo hi")...)
+		cmd := benchRunCmd(agent, conf, "ERROR", bridge, withRunner)
 		cmd.Env = append(append(os.Environ(), env...), extraEnv...)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
@@ -173,20 +165,26 @@ func benchRunVsRunc(b *testing.B, agent string, bridge, withRunner bool) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// benchRunCmd is the benchmark's `agent run ... bai/busybox:1.0 -- sh -c
+// 'echo hi'`.
+func benchRunCmd(agent, conf, logLevel string, bridge, withRunner bool) *exec.Cmd {
+	net := "none"
+	if bridge {
+		net = "bridge"
+	}
+	args := []string{"run", "-f", conf, "--log-level", logLevel, "--net", net}
+	if !withRunner {
+		args = append(args, "--no-runner")
+	}
+	return exec.Command(agent, append(args, "bai/busybox:1.0", "--", "sh", "-c", "echo hi")...)
+}
+
 var startStep = regexp.MustCompile(`kernel create steps .* start=(\S+) `)
 
 // libcontainerRun runs `run` once at debug level and returns the duration
 // of the create's "start" step: libcontainer's Container.Run.
 func libcontainerRun(b *testing.B, agent, conf string, env []string, bridge, withRunner bool) time.Duration {
-	net := "none"
-	if bridge {
-		net = "bridge"
-	}
-	args := []string{"run", "-f", conf, "--log-level", "DEBUG", "--net", net}
-	if !withRunner {
-		args = append(args, "--no-runner")
-	}
-	cmd := exec.Command(agent, append(args, "bai/busybox:1.0", "--", "sh", "-c", "echo hi")...)
+	cmd := benchRunCmd(agent, conf, "DEBUG", bridge, withRunner)
 	cmd.Env = append(os.Environ(), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
