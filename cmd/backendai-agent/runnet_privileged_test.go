@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/userdata"
 	"github.com/vishvananda/netlink"
 
 	"github.com/baiagent/agent/test/testenv"
@@ -110,6 +111,35 @@ func restoreAgentNetwork(t testing.TB, bridge string) {
 		if !tableExisted {
 			conn.DelTable(&nftables.Table{Name: nftTable, Family: nftables.TableFamilyIPv4})
 			_ = conn.Flush()
+			return
 		}
+		// The table was there (an agent run on this host): only the test
+		// bridge's segment rules go.
+		removeSegmentRules(conn, bridge)
 	})
+}
+
+// removeSegmentRules deletes the rules the agent tagged as bridge's
+// segment ("backendai segment NAME") from its table.
+func removeSegmentRules(conn *nftables.Conn, bridge string) {
+	table := &nftables.Table{Name: nftTable, Family: nftables.TableFamilyIPv4}
+	chains, err := conn.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return
+	}
+	for _, ch := range chains {
+		if ch.Table.Name != nftTable {
+			continue
+		}
+		rules, err := conn.GetRules(table, ch)
+		if err != nil {
+			continue
+		}
+		for _, r := range rules {
+			if c, ok := userdata.GetString(r.UserData, userdata.TypeComment); ok && c == "backendai segment "+bridge {
+				_ = conn.DelRule(r)
+			}
+		}
+	}
+	_ = conn.Flush()
 }
