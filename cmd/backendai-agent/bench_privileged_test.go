@@ -205,22 +205,6 @@ func libcontainerRun(b *testing.B, agent, conf string, env []string, bridge, wit
 // noHelper keeps `run` in the full backendai-agent binary.
 const noHelper = "BACKENDAI_RUN_HELPER=off"
 
-// installedAgent builds the agent as `make build` does, backendai-agent
-// and backendai-agent-run side by side, and returns the path of
-// backendai-agent.
-func installedAgent(b *testing.B) string {
-	b.Helper()
-	agent := filepath.Join(b.TempDir(), "backendai-agent")
-	for _, v := range []struct{ tags, out string }{{"seccomp", agent}, {"seccomp,slimrun", agent + "-run"}} {
-		build := exec.Command("go", "build", "-tags", v.tags, "-o", v.out, "github.com/baiagent/agent/cmd/backendai-agent")
-		build.Env = append(os.Environ(), "GOFLAGS=")
-		if out, err := build.CombinedOutput(); err != nil {
-			b.Fatalf("build %s: %v\n%s", v.out, err, out)
-		}
-	}
-	return agent
-}
-
 func medianOf(d []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })

@@ -113,15 +113,7 @@ func TestPrivilegedRunCommand(t *testing.T) {
 func TestPrivilegedRunHelper(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	conf, env := runEnv(t)
-	dir := t.TempDir()
-	agent := filepath.Join(dir, "backendai-agent")
-	for _, b := range []struct{ tags, out string }{{"seccomp", agent}, {"seccomp,slimrun", agent + "-run"}} {
-		build := exec.Command("go", "build", "-tags", b.tags, "-o", b.out, "github.com/baiagent/agent/cmd/backendai-agent")
-		build.Env = append(os.Environ(), "GOFLAGS=")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", b.out, err, out)
-		}
-	}
+	agent := installedAgent(t)
 	runOnce := func(extraEnv ...string) string {
 		t.Helper()
 		cmd := exec.Command(agent, "run", "-f", conf, "--log-level", "DEBUG", "bai/busybox:1.0", "--", "sh", "-c", "echo hi; exit 3")
@@ -164,4 +156,20 @@ func TestPrivilegedRunRefusesWhileStateHeld(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "another backendai-agent") {
 		t.Fatalf("run with the state held: %v\n%s", err, out)
 	}
+}
+
+// installedAgent builds the agent as `make build` does, backendai-agent
+// and backendai-agent-run side by side, and returns the path of
+// backendai-agent.
+func installedAgent(t testing.TB) string {
+	t.Helper()
+	agent := filepath.Join(t.TempDir(), "backendai-agent")
+	for _, v := range []struct{ tags, out string }{{"seccomp", agent}, {"seccomp,slimrun", agent + "-run"}} {
+		build := exec.Command("go", "build", "-tags", v.tags, "-o", v.out, "github.com/baiagent/agent/cmd/backendai-agent")
+		build.Env = append(os.Environ(), "GOFLAGS=")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", v.out, err, out)
+		}
+	}
+	return agent
 }

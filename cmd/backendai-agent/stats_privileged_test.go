@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
 
 	"github.com/baiagent/agent/cgroup"
@@ -23,6 +24,7 @@ import (
 	"github.com/baiagent/agent/runtime"
 	"github.com/baiagent/agent/runtime/scratch"
 	"github.com/baiagent/agent/stats"
+	"github.com/baiagent/agent/stats/promstats"
 	"github.com/baiagent/agent/test/testenv"
 )
 
@@ -395,4 +397,13 @@ func TestPrivilegedRunStats(t *testing.T) {
 	if out.Totals.CPUUsedNs == 0 || out.Totals.MemLimit != 256<<20 {
 		t.Errorf("totals: %+v", out.Totals)
 	}
+}
+
+// metricsRegistry is what the server's /metrics serves (server.go
+// registers the same): the agent's own metrics and the collector's node
+// and kernel series.
+func metricsRegistry(col *stats.Collector) *prometheus.Registry {
+	reg := daemon.NewRegistry(version)
+	reg.MustRegister(promstats.New(col))
+	return reg
 }

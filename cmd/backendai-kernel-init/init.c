@@ -124,19 +124,20 @@ static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUS
 static void logf_(const char *format, ...) __attribute__((format(printf, 1, 2)));
 static void logf_(const char *format, ...)
 {
+	static const char prefix[] = "bai-init: ";
 	char buf[4096];
+	memcpy(buf, prefix, sizeof prefix - 1);
+	size_t room = sizeof buf - (sizeof prefix - 1) - 1; /* and the newline */
 	va_list ap;
 	va_start(ap, format);
-	int n = vsnprintf(buf, sizeof buf - 1, format, ap);
+	int n = vsnprintf(buf + sizeof prefix - 1, room, format, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((size_t)n > sizeof buf - 2)
-		n = sizeof buf - 2;
-	buf[n++] = '\n';
+	size_t len = sizeof prefix - 1 + ((size_t)n < room ? (size_t)n : room - 1);
+	buf[len++] = '\n';
 	/* One write: lines of concurrent writers do not mix. */
-	ssize_t w = write(STDERR_FILENO, "bai-init: ", 10);
-	w = write(STDERR_FILENO, buf, n);
+	ssize_t w = write(STDERR_FILENO, buf, len);
 	(void)w;
 }
 
