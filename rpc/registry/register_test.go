@@ -2,8 +2,10 @@ package registry
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -110,8 +112,15 @@ func TestKeepRegisteredRestoresRemovedKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRegistered(t, c, "i-k", Tree{"": "running", "ip": "10.0.0.9", "watcher_port": "6009"})
+	// The keys can be visible here before the writing check has its
+	// answer from etcd; stopping it then would end the call before it
+	// can log. So wait for the line first.
+	line := `"msg":"registration restored","component":"etcd","agent_id":"i-k"`
+	eventually(t, 5*time.Second, func() error {
+		if !strings.Contains(logs.String(), line) {
+			return fmt.Errorf("no log line with %s in:\n%s", line, logs.String())
+		}
+		return nil
+	})
 	done()
-	if line := `"msg":"registration restored","component":"etcd","agent_id":"i-k"`; !strings.Contains(logs.String(), line) {
-		t.Errorf("no log line with %s in:\n%s", line, logs.String())
-	}
 }
