@@ -126,7 +126,7 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.configFile, fs.debug, fs.logLevel = global.configFile, global.debug, global.logLevel
 	opts.register(fs)
 	prepare := cmd.flags(fs)
-	pos, err := parseCtlArgs(fs, global.Args()[1:], cmd.raw)
+	pos, err := parseInterspersed(fs, global.Args()[1:], cmd.raw)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -173,36 +173,6 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // errCtlUsage marks a bad command line already reported.
 var errCtlUsage = errors.New("usage")
-
-// parseCtlArgs parses flags anywhere among the positional arguments; "--"
-// ends the flags. With raw, every argument after the first positional one
-// is positional, so that JSON such as -1 is not taken for a flag.
-func parseCtlArgs(fs *commonFlags, args []string, raw bool) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		// flag stops at "--" (and drops it) or at a positional argument.
-		consumed := len(args) - len(rest)
-		if consumed > 0 && args[consumed-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		if raw {
-			rest = rest[1:]
-			if len(rest) > 0 && rest[0] == "--" {
-				rest = rest[1:]
-			}
-			return append(pos, rest...), nil
-		}
-		args = rest[1:]
-	}
-}
 
 // ctlDial is where and how to connect.
 type ctlDial struct {

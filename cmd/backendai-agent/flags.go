@@ -25,9 +25,11 @@ func newFlagSet(name string, stderr io.Writer) *commonFlags {
 
 func (c *commonFlags) parse(args []string) error { return c.Parse(args) }
 
-// parseInterspersed parses flags that may come before or after the
-// positional arguments, and returns the positional ones.
-func parseInterspersed(fs *commonFlags, args []string) ([]string, error) {
+// parseInterspersed parses flags that may come before, between or after
+// the positional arguments, and returns the positional ones; "--" ends the
+// flags. With raw, every argument after the first positional one
+// is positional, so that JSON such as -1 is not taken for a flag.
+func parseInterspersed(fs *commonFlags, args []string, raw bool) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -37,7 +39,19 @@ func parseInterspersed(fs *commonFlags, args []string) ([]string, error) {
 		if len(rest) == 0 {
 			return pos, nil
 		}
+		// flag stops at "--" (and drops it) or at a positional argument.
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
 		pos = append(pos, rest[0])
+		if raw {
+			rest = rest[1:]
+			if len(rest) > 0 && rest[0] == "--" {
+				rest = rest[1:]
+			}
+			return append(pos, rest...), nil
+		}
 		args = rest[1:]
 	}
 }

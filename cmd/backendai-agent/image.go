@@ -50,7 +50,7 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "backendai-agent image: unknown command %q\n\n%s", sub, imageUsage)
 		return exitUsage
 	}
-	pos, err := parseInterspersed(fs, args[1:])
+	pos, err := parseInterspersed(fs, args[1:], false)
 	if err != nil {
 		return exitUsage
 	}

@@ -57,7 +57,7 @@ func runKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			break
 		}
 	}
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseInterspersed(fs, args, false)
 	if err != nil {
 		return exitUsage
 	}
